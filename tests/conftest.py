@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite: golden files, a tiny CLIP, a fake data root."""
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    return GOLDEN_DIR
+
+
+@pytest.fixture(scope="session")
+def mma_golden() -> dict:
+    """The reference MMA numbers on a tiny CLIP (see tests/golden/README.md)."""
+    return torch.load(GOLDEN_DIR / "mma_tiny.pt", map_location="cpu", weights_only=False)
+
+
+@pytest.fixture(scope="session")
+def coop_golden() -> dict:
+    return torch.load(GOLDEN_DIR / "coop_tiny.pt", map_location="cpu", weights_only=False)
+
+
+@pytest.fixture(scope="session")
+def attnmma_golden() -> dict:
+    return torch.load(GOLDEN_DIR / "attnmma_embed.pt", map_location="cpu", weights_only=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_state_dict(mma_golden) -> dict:
+    """A tiny ViT CLIP in OpenAI's state-dict layout (fp16, as released checkpoints)."""
+    return mma_golden["clip_state_dict"]
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_checkpoint(tmp_path_factory, tiny_clip_state_dict) -> Path:
+    """The tiny CLIP saved as a plain state-dict file, usable as MODEL.BACKBONE.NAME."""
+    path = tmp_path_factory.mktemp("clip") / "tiny_vit.pt"
+    torch.save(tiny_clip_state_dict, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_data_root(tmp_path_factory) -> Path:
+    """Tiny copies of all 15 datasets in the real CoOp layouts, written once per session."""
+    from tools.make_fake_datasets import make_fake_datasets
+
+    root = tmp_path_factory.mktemp("data")
+    make_fake_datasets(root)
+    return root

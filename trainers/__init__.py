@@ -1,0 +1,22 @@
+"""Every method of the framework, one module per method.
+
+Importing this package imports each module so that its trainer registers itself in
+``dassl.engine.TRAINER_REGISTRY``. A module may define ``extend_cfg(cfg)`` to add its own
+``TRAINER.<NAME>`` config node; :func:`extend_cfg` calls all of them.
+"""
+import importlib
+import pkgutil
+
+_MODULES = [
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+    if not info.name.startswith("_")
+]
+
+
+def extend_cfg(cfg) -> None:
+    """Add the config node of every trainer (each module's own ``extend_cfg``)."""
+    for module in _MODULES:
+        hook = getattr(module, "extend_cfg", None)
+        if hook is not None:
+            hook(cfg)
