@@ -1,0 +1,60 @@
+"""yacs's CfgNode with config errors that say where the bad key came from and how to fix it."""
+from typing import Any, List
+
+from yacs.config import CfgNode as _YacsNode
+
+from dassl.utils.tools import get_most_similar_str_to_a_from_b
+
+_UNKNOWN_FILE_KEY = "Non-existent config key: "
+_UNKNOWN_LIST_KEY = "Non-existent key: "
+
+
+def _full_keys(node: _YacsNode, prefix: str = "") -> List[str]:
+    keys = []
+    for name, value in node.items():
+        full = f"{prefix}{name}"
+        keys.append(full)
+        if isinstance(value, _YacsNode):
+            keys.extend(_full_keys(value, full + "."))
+    return keys
+
+
+class CfgNode(_YacsNode):
+    """Behaves exactly like yacs's node (same exception types); only the messages are clearer."""
+
+    def _unknown_key_hint(self, key: str) -> str:
+        closest = get_most_similar_str_to_a_from_b(key, _full_keys(self))
+        return (
+            f" (did you mean {closest}? A key must exist in the defaults or be added by a trainer's "
+            "or dataset module's extend_cfg)"
+        )
+
+    def merge_from_file(self, cfg_filename: str) -> None:
+        try:
+            super().merge_from_file(cfg_filename)
+        except KeyError as e:
+            msg = str(e.args[0]) if e.args else ""
+            if not msg.startswith(_UNKNOWN_FILE_KEY):
+                raise
+            key = msg[len(_UNKNOWN_FILE_KEY):]
+            raise KeyError(f"{msg} in {cfg_filename}{self._unknown_key_hint(key)}") from None
+        except ValueError as e:
+            msg = str(e.args[0]) if e.args else ""
+            if not msg.startswith("Type mismatch"):
+                raise
+            raise ValueError(f"{msg} in {cfg_filename} (the value must have the default's type)") from None
+
+    def merge_from_list(self, cfg_list: List[Any]) -> None:
+        try:
+            super().merge_from_list(cfg_list)
+        except AssertionError as e:
+            msg = str(e.args[0]) if e.args else ""
+            if not msg.startswith(_UNKNOWN_LIST_KEY):
+                raise
+            key = msg[len(_UNKNOWN_LIST_KEY):]
+            raise AssertionError(f"{msg} in the command-line opts{self._unknown_key_hint(key)}") from None
+        except ValueError as e:
+            msg = str(e.args[0]) if e.args else ""
+            if not msg.startswith("Type mismatch"):
+                raise
+            raise ValueError(f"{msg} in the command-line opts (the value must have the default's type)") from None

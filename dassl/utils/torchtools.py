@@ -1,0 +1,113 @@
+"""Saving and loading checkpoints in Dassl's file layout, with safe (weights-only) loading."""
+import os.path as osp
+import pickle
+import shutil
+import warnings
+from collections import OrderedDict
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn as nn
+
+from .tools import atomic_path, mkdir_if_missing
+
+
+def save_torch_atomically(obj: Any, fpath: str) -> None:
+    """``torch.save`` through a temporary file, so a crash never leaves a truncated checkpoint."""
+    with atomic_path(fpath) as tmp:
+        torch.save(obj, tmp)
+
+
+def _strip_module_prefix(state_dict: Dict[str, Any]) -> "OrderedDict[str, Any]":
+    return OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state_dict.items())
+
+
+def save_checkpoint(
+    state: Dict[str, Any],
+    save_dir: str,
+    is_best: bool = False,
+    remove_module_from_keys: bool = True,
+    model_name: str = "",
+) -> None:
+    """Write ``save_dir/model.pth.tar-<epoch>`` (or ``model_name``) and point ``save_dir/checkpoint`` at it."""
+    mkdir_if_missing(save_dir)
+    if remove_module_from_keys:
+        state["state_dict"] = _strip_module_prefix(state["state_dict"])
+    fpath = osp.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
+    save_torch_atomically(state, fpath)
+    print(f"Checkpoint saved to {fpath}")
+    with atomic_path(osp.join(save_dir, "checkpoint")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(f"{osp.basename(fpath)}\n")
+    if is_best:
+        best_fpath = osp.join(osp.dirname(fpath), "model-best.pth.tar")
+        with atomic_path(best_fpath) as tmp:
+            shutil.copy(fpath, tmp)
+        print(f'Best checkpoint saved to "{best_fpath}"')
+
+
+def load_checkpoint(fpath: Optional[str]) -> Dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``.
+
+    Old checkpoints that pickle Python objects (the reference Dassl pickles warmup schedulers)
+    are loaded with full unpickling only after a warning naming the file.
+    """
+    if fpath is None:
+        raise ValueError("File path is None")
+    if not osp.exists(fpath):
+        raise FileNotFoundError(f'File is not found at "{fpath}"')
+    map_location = None if torch.cuda.is_available() else "cpu"
+    try:
+        return torch.load(fpath, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        warnings.warn(
+            f'Checkpoint "{fpath}" holds pickled Python objects (written by the reference Dassl?); '
+            "loading it with full unpickling. Only do this for files you trust."
+        )
+    try:
+        return torch.load(fpath, map_location=map_location, weights_only=False)
+    except Exception:
+        print(f'Unable to load checkpoint from "{fpath}"')
+        raise
+
+
+def resume_from_checkpoint(
+    fdir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None, scheduler: Any = None
+) -> int:
+    """Load the file named in ``fdir/checkpoint`` into model/optimizer/scheduler; return its epoch."""
+    with open(osp.join(fdir, "checkpoint"), "r") as f:
+        fpath = osp.join(fdir, f.readline().strip("\n"))
+    print(f'Loading checkpoint from "{fpath}"')
+    checkpoint = load_checkpoint(fpath)
+    model.load_state_dict(checkpoint["state_dict"])
+    print("Loaded model weights")
+    if optimizer is not None and checkpoint.get("optimizer") is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        print("Loaded optimizer")
+    if scheduler is not None and checkpoint.get("scheduler") is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        print("Loaded scheduler")
+    start_epoch = checkpoint["epoch"]
+    print(f"Previous epoch: {start_epoch}")
+    return start_epoch
+
+
+def load_pretrained_weights(model: nn.Module, weight_path: str) -> None:
+    """Load the entries of ``weight_path`` whose names and shapes match ``model``; report the rest."""
+    checkpoint = load_checkpoint(weight_path)
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    model_dict = model.state_dict()
+    matched, discarded = OrderedDict(), []
+    for k, v in _strip_module_prefix(state_dict).items():
+        if k in model_dict and model_dict[k].size() == v.size():
+            matched[k] = v
+        else:
+            discarded.append(k)
+    model_dict.update(matched)
+    model.load_state_dict(model_dict)
+    if not matched:
+        warnings.warn(f"Cannot load {weight_path} (check the key names manually)")
+    else:
+        print(f"Successfully loaded pretrained weights from {weight_path}")
+        if discarded:
+            print(f"Layers discarded due to unmatched keys or size: {discarded}")
