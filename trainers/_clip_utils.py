@@ -1,0 +1,77 @@
+"""Helpers every CLIP-based trainer shares: load the backbone a config names, settle its precision,
+and check that the config's input size fits the model.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from clip import clip
+from clip.model import CLIP, VisionTransformer, convert_weights
+
+PRECISIONS = ("fp16", "fp32", "amp")
+
+
+def check_precision(prec: str, key: str) -> None:
+    """Reject a PREC value that is none of fp16 / fp32 / amp, naming the config key."""
+    if prec not in PRECISIONS:
+        raise ValueError(f"{key} is {prec!r}; it must be one of {', '.join(PRECISIONS)}.")
+
+
+def effective_precision(prec: str, device: torch.device) -> str:
+    """The precision a run will really use on ``device``.
+
+    On CPU, ``amp`` runs in fp32 (autocast and GradScaler are CUDA features here), and ``fp16``
+    falls back to fp32 with a warning: half-precision CPU kernels are missing or very slow.
+    """
+    check_precision(prec, "PREC")
+    if torch.device(device).type == "cuda":
+        return prec
+    if prec == "fp16":
+        warnings.warn(
+            "PREC fp16 is not supported on CPU; running in fp32 instead. "
+            "Set the trainer's PREC to fp32 (or amp) to silence this warning.",
+            stacklevel=2,
+        )
+    return "fp32"
+
+
+def load_clip(cfg, precision: str) -> CLIP:
+    """Load ``cfg.MODEL.BACKBONE.NAME`` (a model name such as "ViT-B/16", or a checkpoint path) on the
+    CPU, in fp16 for ``precision == "fp16"`` and fp32 otherwise, as the CoOp-family trainers do."""
+    check_precision(precision, "precision")
+    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False)
+    model.float()
+    if precision == "fp16":
+        convert_weights(model)
+    return model
+
+
+def check_input_size(cfg, clip_model: CLIP) -> None:
+    """INPUT.SIZE must equal the image tower's resolution: CLIP's positional embedding is fixed."""
+    resolution = clip_model.visual.input_resolution
+    size = tuple(cfg.INPUT.SIZE)
+    if size != (resolution, resolution):
+        raise ValueError(
+            f"INPUT.SIZE is {size}, but the backbone {cfg.MODEL.BACKBONE.NAME!r} takes "
+            f"{resolution}x{resolution} images. Set INPUT.SIZE ({resolution}, {resolution})."
+        )
+
+
+def require_vit(cfg, clip_model: CLIP, method: str) -> VisionTransformer:
+    """Methods that change the image transformer need a ViT image tower; a ResNet one is an error."""
+    visual = clip_model.visual
+    if not isinstance(visual, VisionTransformer):
+        raise ValueError(
+            f"{method} needs a ViT image tower, but the backbone {cfg.MODEL.BACKBONE.NAME!r} has a "
+            f"{type(visual).__name__}. Use a ViT backbone (ViT-B/32, ViT-B/16, ViT-L/14)."
+        )
+    return visual
+
+
+def freeze_except(model: nn.Module, trainable: str) -> None:
+    """Switch off ``requires_grad`` for every parameter outside the submodule named ``trainable``."""
+    for name, param in model.named_parameters():
+        param.requires_grad_(name == trainable or name.startswith(trainable + "."))
