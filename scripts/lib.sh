@@ -1,0 +1,231 @@
+# Shared logic of every scripts/<method>/*.sh: output folders, the skip rule, launching train.py.
+#
+# A method's scripts are thin wrappers. Each sets the method's names and calls one entry point:
+#
+#     TRAINER=MultiModalAdapter            # trainer name = configs/trainers/<TRAINER>/
+#     DEFAULT_CFG=vit_b16_ep5              # default config for base-to-novel
+#     source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+#     base2new_train "$@"
+#
+# Optional wrapper settings: IMAGENET_CFG (base-to-novel config for ImageNet, default DEFAULT_CFG),
+# XD_CFG (cross-dataset / DG config, default DEFAULT_CFG), FEWSHOT_CFG (few-shot config; "{shots}" is
+# replaced by the shot count; default DEFAULT_CFG), NO_TRAINING=1 (a method without training, e.g.
+# zero-shot CLIP: "train" runs only evaluate, test runs load no model).
+#
+# Environment (see docs/REPRODUCE.md): DATA (dataset root, default data/), OUTPUT (output root,
+# default output), PYTHON (default python), EXTRA_OPTS (KEY VALUE config overrides appended to every
+# run, e.g. "DATALOADER.NUM_WORKERS 0 USE_CUDA False"), DATASETS / XD_DATASETS / DG_DATASETS (the
+# dataset lists of run_examples.sh and run_xd_dg.sh).
+#
+# Layout: $OUTPUT/<protocol>/<phase>/<dataset>/shots_<K>/<TRAINER>/<cfg>/seed<S>. A run is skipped
+# only when its result.json exists; an unfinished run is started again with the same command and the
+# engine resumes it from its last completed epoch.
+
+set -euo pipefail
+
+: "${TRAINER:?the wrapper script must set TRAINER before sourcing lib.sh}"
+: "${DEFAULT_CFG:?the wrapper script must set DEFAULT_CFG before sourcing lib.sh}"
+IMAGENET_CFG="${IMAGENET_CFG:-$DEFAULT_CFG}"
+XD_CFG="${XD_CFG:-$DEFAULT_CFG}"
+FEWSHOT_CFG="${FEWSHOT_CFG:-$DEFAULT_CFG}"
+NO_TRAINING="${NO_TRAINING:-0}"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+METHOD_SCRIPTS="$(dirname "$0")"
+DATA="${DATA:-data/}"
+OUTPUT="${OUTPUT:-output}"
+OUTPUT="${OUTPUT%/}"
+PYTHON="${PYTHON:-python}"
+EXTRA_OPTS="${EXTRA_OPTS:-}"
+DATASETS="${DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101 imagenet}"
+XD_DATASETS="${XD_DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
+DG_DATASETS="${DG_DATASETS:-imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
+DG_VARIANTS=" imagenetv2 imagenet_sketch imagenet_a imagenet_r "
+TRAIN_SHOTS=16
+
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+usage() {
+    echo "usage: bash $0 $*" >&2
+    exit 2
+}
+
+require_int() {  # require_int NAME VALUE
+    [[ "$2" =~ ^-?[0-9]+$ ]] || die "$1 must be an integer, got '$2'"
+}
+
+run_dir() {  # run_dir PROTOCOL PHASE DATASET SHOTS CFG SEED
+    echo "$OUTPUT/$1/$2/$3/shots_$4/$TRAINER/$5/seed$6"
+}
+
+yaml_names() {  # yaml_names FOLDER: the yaml files' names without extension, on one line
+    local file names=""
+    for file in "$1"/*.yaml; do
+        if [[ -f "$file" ]]; then names="$names $(basename "$file" .yaml)"; fi
+    done
+    echo "${names:- (none)}"
+}
+
+dataset_yaml() {  # dataset_yaml DATASET: its config file, or a clear error
+    local folder="$REPO_ROOT/configs/datasets"
+    [[ -f "$folder/$1.yaml" ]] || die "unknown dataset '$1': no $folder/$1.yaml. Available:$(yaml_names "$folder")"
+    echo "$folder/$1.yaml"
+}
+
+method_yaml() {  # method_yaml CFG: the trainer's config file, or a clear error
+    local folder="$REPO_ROOT/configs/trainers/$TRAINER"
+    [[ -f "$folder/$1.yaml" ]] || die "unknown config '$1' for $TRAINER: no $folder/$1.yaml. Available:$(yaml_names "$folder")"
+    echo "$folder/$1.yaml"
+}
+
+check_run_args() {  # check_run_args DATASET SEED CFG: fail early on a typo
+    require_int SEED "$2"
+    dataset_yaml "$1" > /dev/null
+    method_yaml "$3" > /dev/null
+}
+
+finished() {  # finished OUTDIR: true (and says so) when the run already wrote its result.json
+    if [[ -f "$1/result.json" ]]; then
+        echo "skip: $1 is finished (result.json exists)"
+        return 0
+    fi
+    return 1
+}
+
+last_saved_epoch() {  # last_saved_epoch MODEL_DIR: the largest E of MODEL_DIR/<model>/model.pth.tar-E
+    local best="" file epoch
+    for file in "$1"/*/model.pth.tar-*; do
+        epoch="${file##*-}"
+        if [[ -f "$file" && "$epoch" =~ ^[0-9]+$ ]] && [[ -z "$best" || "$epoch" -gt "$best" ]]; then
+            best="$epoch"
+        fi
+    done
+    echo "$best"
+}
+
+evaluation_flags() {  # evaluation_flags MODEL_DIR LOADEP TRAIN_COMMAND: sets RUN_FLAGS for an eval-only run
+    if [[ "$NO_TRAINING" == 1 ]]; then
+        RUN_FLAGS=(--eval-only)
+        return 0
+    fi
+    [[ -f "$1/result.json" ]] || die "no finished training run in $1. Train it first: $3"
+    local epoch="${2:-$(last_saved_epoch "$1")}"
+    [[ -n "$epoch" ]] || die "no checkpoint <model>/model.pth.tar-<epoch> in $1"
+    require_int LOADEP "$epoch"
+    RUN_FLAGS=(--eval-only --model-dir "$1" --load-epoch "$epoch")
+}
+
+launch() {  # launch OUTDIR DATASET CFG SEED, with the arrays RUN_FLAGS and RUN_OPTS set
+    local outdir="$1" dataset_file method_file extra=()
+    dataset_file="$(dataset_yaml "$2")"
+    method_file="$(method_yaml "$3")"
+    read -r -a extra <<< "$EXTRA_OPTS"
+    echo ">>> $TRAINER $3 | $2 | seed $4 -> $outdir"
+    "$PYTHON" "$REPO_ROOT/train.py" --root "$DATA" --seed "$4" --trainer "$TRAINER" \
+        --dataset-config-file "$dataset_file" --config-file "$method_file" --output-dir "$outdir" \
+        ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} ${RUN_OPTS[@]+"${RUN_OPTS[@]}"} ${extra[@]+"${extra[@]}"}
+    [[ -f "$outdir/result.json" ]] || die "$outdir: the run ended without writing result.json (see its log.txt)"
+}
+
+select_device() {  # select_device GPU: a GPU index for CUDA_VISIBLE_DEVICES, or "cpu"
+    if [[ "$1" == cpu ]]; then
+        export CUDA_VISIBLE_DEVICES=""
+        EXTRA_OPTS="$EXTRA_OPTS USE_CUDA False"
+    else
+        export CUDA_VISIBLE_DEVICES="$1"
+    fi
+}
+
+print_tables() {
+    "$PYTHON" "$REPO_ROOT/tools/report.py" "$OUTPUT"
+}
+
+base2new_train() {  # DATASET SEED [CFG]: 16 shots of the base classes; the final test is on base
+    [[ $# -ge 2 && $# -le 3 ]] || usage "DATASET SEED [CFG]"
+    local dataset="$1" seed="$2" cfg="${3:-$DEFAULT_CFG}" outdir
+    check_run_args "$dataset" "$seed" "$cfg"
+    outdir="$(run_dir base2new train_base "$dataset" "$TRAIN_SHOTS" "$cfg" "$seed")"
+    if finished "$outdir"; then return 0; fi
+    RUN_FLAGS=()
+    if [[ "$NO_TRAINING" == 1 ]]; then RUN_FLAGS=(--eval-only); fi
+    RUN_OPTS=(DATASET.NUM_SHOTS "$TRAIN_SHOTS" DATASET.SUBSAMPLE_CLASSES base)
+    launch "$outdir" "$dataset" "$cfg" "$seed"
+}
+
+base2new_test() {  # DATASET SEED [CFG] [LOADEP]: evaluate the base-trained model on the new classes
+    [[ $# -ge 2 && $# -le 4 ]] || usage "DATASET SEED [CFG] [LOADEP]"
+    local dataset="$1" seed="$2" cfg="${3:-$DEFAULT_CFG}" outdir model_dir
+    check_run_args "$dataset" "$seed" "$cfg"
+    outdir="$(run_dir base2new test_new "$dataset" "$TRAIN_SHOTS" "$cfg" "$seed")"
+    if finished "$outdir"; then return 0; fi
+    model_dir="$(run_dir base2new train_base "$dataset" "$TRAIN_SHOTS" "$cfg" "$seed")"
+    evaluation_flags "$model_dir" "${4:-}" "bash $METHOD_SCRIPTS/base2new_train.sh $dataset $seed $cfg"
+    RUN_OPTS=(DATASET.NUM_SHOTS "$TRAIN_SHOTS" DATASET.SUBSAMPLE_CLASSES new)
+    launch "$outdir" "$dataset" "$cfg" "$seed"
+}
+
+xd_train() {  # SEED [CFG]: 16 shots of all 1000 ImageNet classes; the final test is the source accuracy
+    [[ $# -ge 1 && $# -le 2 ]] || usage "SEED [CFG]"
+    local seed="$1" cfg="${2:-$XD_CFG}" outdir
+    check_run_args imagenet "$seed" "$cfg"
+    outdir="$(run_dir xd train imagenet "$TRAIN_SHOTS" "$cfg" "$seed")"
+    if finished "$outdir"; then return 0; fi
+    RUN_FLAGS=()
+    if [[ "$NO_TRAINING" == 1 ]]; then RUN_FLAGS=(--eval-only); fi
+    RUN_OPTS=(DATASET.NUM_SHOTS "$TRAIN_SHOTS")
+    launch "$outdir" imagenet "$cfg" "$seed"
+}
+
+xd_test() {  # DATASET SEED [CFG] [LOADEP]: evaluate the ImageNet model on a target (all its classes)
+    [[ $# -ge 2 && $# -le 4 ]] || usage "DATASET SEED [CFG] [LOADEP]"
+    local dataset="$1" seed="$2" cfg="${3:-$XD_CFG}" protocol=xd outdir model_dir
+    check_run_args "$dataset" "$seed" "$cfg"
+    if [[ "$DG_VARIANTS" == *" $dataset "* ]]; then protocol=dg; fi
+    outdir="$(run_dir "$protocol" test "$dataset" "$TRAIN_SHOTS" "$cfg" "$seed")"
+    if finished "$outdir"; then return 0; fi
+    model_dir="$(run_dir xd train imagenet "$TRAIN_SHOTS" "$cfg" "$seed")"
+    evaluation_flags "$model_dir" "${4:-}" "bash $METHOD_SCRIPTS/xd_train.sh $seed $cfg"
+    RUN_OPTS=()
+    launch "$outdir" "$dataset" "$cfg" "$seed"
+}
+
+fewshot() {  # DATASET SEED SHOTS [CFG]: train on SHOTS images of every class, test on all classes
+    [[ $# -ge 3 && $# -le 4 ]] || usage "DATASET SEED SHOTS [CFG]"
+    local dataset="$1" seed="$2" shots="$3" cfg outdir
+    require_int SHOTS "$shots"
+    cfg="${4:-${FEWSHOT_CFG//\{shots\}/$shots}}"
+    check_run_args "$dataset" "$seed" "$cfg"
+    outdir="$(run_dir fewshot train_all "$dataset" "$shots" "$cfg" "$seed")"
+    if finished "$outdir"; then return 0; fi
+    RUN_FLAGS=()
+    if [[ "$NO_TRAINING" == 1 ]]; then RUN_FLAGS=(--eval-only); fi
+    RUN_OPTS=(DATASET.NUM_SHOTS "$shots")
+    launch "$outdir" "$dataset" "$cfg" "$seed"
+}
+
+run_examples() {  # GPU SEED: the whole base-to-novel table for one seed ($DATASETS), then the tables
+    [[ $# -eq 2 ]] || usage "GPU|cpu SEED"
+    select_device "$1"
+    local seed="$2" dataset cfg
+    for dataset in $DATASETS; do
+        cfg="$DEFAULT_CFG"
+        if [[ "$dataset" == imagenet ]]; then cfg="$IMAGENET_CFG"; fi
+        base2new_train "$dataset" "$seed" "$cfg"
+        base2new_test "$dataset" "$seed" "$cfg"
+    done
+    print_tables
+}
+
+run_xd_dg() {  # GPU SEED [CFG]: train on ImageNet once, test $XD_DATASETS and $DG_DATASETS, then the tables
+    [[ $# -ge 2 && $# -le 3 ]] || usage "GPU|cpu SEED [CFG]"
+    select_device "$1"
+    local seed="$2" cfg="${3:-$XD_CFG}" dataset
+    xd_train "$seed" "$cfg"
+    for dataset in $XD_DATASETS $DG_DATASETS; do
+        xd_test "$dataset" "$seed" "$cfg"
+    done
+    print_tables
+}

@@ -1,0 +1,158 @@
+"""The CoOp command line: build one run's config, then train it or evaluate a saved model.
+
+    python train.py --root data --seed 1 --trainer MultiModalAdapter \
+        --dataset-config-file configs/datasets/eurosat.yaml \
+        --config-file configs/trainers/MultiModalAdapter/vit_b16_ep5.yaml \
+        --output-dir output/demo DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
+
+Importing this module registers every dataset and trainer of the project, as CoOp-family
+train.py files do. One deliberate difference from the reference: ``--seed 0`` seeds with 0
+(the reference silently ignores it), and leaving ``--seed`` out keeps the config's SEED.
+"""
+import argparse
+import os.path as osp
+from typing import List
+
+import torch
+from yacs.config import CfgNode
+
+import datasets
+import trainers
+from dassl.config import get_cfg_default
+from dassl.engine import build_trainer
+from dassl.utils import collect_env_info, set_random_seed, setup_logger
+
+
+def extend_cfg(cfg: CfgNode) -> None:
+    """Add the project's keys to Dassl's defaults: every trainer's node and the data options."""
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"
+    trainers.extend_cfg(cfg)
+    datasets.extend_cfg(cfg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The reference train.py's flags, with the same names, types and defaults (except --seed)."""
+    parser = argparse.ArgumentParser(
+        description="Train or evaluate one run (CoOp/Dassl command line).",
+        epilog="Trailing KEY VALUE pairs override config keys, e.g. DATASET.NUM_SHOTS 16 USE_CUDA False.",
+    )
+    parser.add_argument("--root", type=str, default="", help="dataset root (DATASET.ROOT)")
+    parser.add_argument("--output-dir", type=str, default="", help="output folder (OUTPUT_DIR)")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint folder to resume from (RESUME)")
+    parser.add_argument(
+        "--seed", type=int, default=None,
+        help="random seed (SEED); 0 is a valid seed here, a negative value means no seeding",
+    )
+    parser.add_argument("--source-domains", type=str, nargs="+", help="DATASET.SOURCE_DOMAINS")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="DATASET.TARGET_DOMAINS")
+    parser.add_argument("--transforms", type=str, nargs="+", help="INPUT.TRANSFORMS")
+    parser.add_argument("--config-file", type=str, default="", help="method config yaml")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="dataset config yaml")
+    parser.add_argument("--trainer", type=str, default="", help="trainer name (TRAINER.NAME)")
+    parser.add_argument("--backbone", type=str, default="", help="MODEL.BACKBONE.NAME")
+    parser.add_argument("--head", type=str, default="", help="MODEL.HEAD.NAME")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate only, no training")
+    parser.add_argument("--model-dir", type=str, default="", help="folder of the model to evaluate")
+    parser.add_argument("--load-epoch", type=int, help="load the checkpoint saved after this epoch")
+    parser.add_argument("--no-train", action="store_true", help="build everything, then stop")
+    parser.add_argument(
+        "opts", default=None, nargs=argparse.REMAINDER,
+        help="config overrides as KEY VALUE pairs, after every flag",
+    )
+    return parser
+
+
+def _merge_file(cfg: CfgNode, path: str, role: str) -> None:
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f"{role} not found: {path!r}. Pass an existing yaml, e.g. configs/datasets/eurosat.yaml "
+            "or configs/trainers/MultiModalAdapter/vit_b16_ep5.yaml"
+        )
+    try:
+        cfg.merge_from_file(path)
+    except (KeyError, ValueError, AssertionError) as err:
+        raise ValueError(f"in {role} {path!r}: {err}") from err
+
+
+def _merge_opts(cfg: CfgNode, opts: List[str]) -> None:
+    if len(opts) % 2 != 0:
+        raise ValueError(
+            f"trailing options must be KEY VALUE pairs, got an odd number ({len(opts)}): {opts}. "
+            "Put every --flag before them and quote values that contain spaces."
+        )
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, ValueError, AssertionError) as err:
+        raise ValueError(f"in the command-line options: {err}") from err
+
+
+def _copy_flags(cfg: CfgNode, args: argparse.Namespace) -> None:
+    """Copy the flags that were given into the config (empty strings count as not given)."""
+    flag_to_key = [
+        (args.root, ("DATASET", "ROOT")),
+        (args.output_dir, ("OUTPUT_DIR",)),
+        (args.resume, ("RESUME",)),
+        (args.source_domains, ("DATASET", "SOURCE_DOMAINS")),
+        (args.target_domains, ("DATASET", "TARGET_DOMAINS")),
+        (args.transforms, ("INPUT", "TRANSFORMS")),
+        (args.trainer, ("TRAINER", "NAME")),
+        (args.backbone, ("MODEL", "BACKBONE", "NAME")),
+        (args.head, ("MODEL", "HEAD", "NAME")),
+    ]
+    for value, key in flag_to_key:
+        if value:
+            node = cfg
+            for part in key[:-1]:
+                node = getattr(node, part)
+            setattr(node, key[-1], value)
+    if args.seed is not None:
+        cfg.SEED = args.seed
+
+
+def setup_cfg(args: argparse.Namespace) -> CfgNode:
+    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts."""
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    if args.dataset_config_file:
+        _merge_file(cfg, args.dataset_config_file, "dataset config file")
+    if args.config_file:
+        _merge_file(cfg, args.config_file, "method config file")
+    _copy_flags(cfg, args)
+    _merge_opts(cfg, list(args.opts or []))
+    cfg.freeze()
+    return cfg
+
+
+def _print_run_header(args: argparse.Namespace, cfg: CfgNode) -> None:
+    print("***************\n** Arguments **\n***************")
+    for key in sorted(vars(args)):
+        print(f"{key}: {getattr(args, key)}")
+    print("************\n** Config **\n************")
+    print(cfg)
+    print("Collecting env info ...")
+    print(f"** System info **\n{collect_env_info()}\n")
+
+
+def main(args: argparse.Namespace) -> None:
+    """Run one training (then its final test) or one evaluation of a saved model."""
+    cfg = setup_cfg(args)
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    logger = setup_logger(cfg.OUTPUT_DIR)
+    try:
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
+        _print_run_header(args, cfg)
+        trainer = build_trainer(cfg)
+        if args.eval_only:
+            trainer.load_model(args.model_dir, epoch=args.load_epoch)
+            trainer.test()
+        elif not args.no_train:
+            trainer.train()
+    finally:
+        logger.close()
+
+
+if __name__ == "__main__":
+    main(build_parser().parse_args())
