@@ -1,0 +1,427 @@
+"""TrainerBase, SimpleTrainer and TrainerX: the training life cycle CoOp-family trainers build on.
+
+A trainer subclass builds its model in ``build_model``, registers what it trains with
+``register_model``, and implements ``forward_backward`` (stepping the schedule with
+``update_lr`` after the last batch of an epoch, as the family does).
+"""
+import datetime
+import os
+import os.path as osp
+import sys
+import time
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from dassl.data import DataManager
+from dassl.evaluation import build_evaluator
+from dassl.utils import (
+    AverageMeter,
+    MetricMeter,
+    load_checkpoint,
+    mkdir_if_missing,
+    resume_from_checkpoint,
+    save_checkpoint,
+    tolist_if_not,
+)
+
+from .result_file import write_result_file
+from .training_state import RESUME_FILE, load_training_state, restore_rng_state, save_training_state
+
+Names = Optional[Union[str, List[str]]]
+
+
+class TrainerBase:
+    """Registered models/optimizers/schedulers, checkpointing, and the epoch loop."""
+
+    def __init__(self) -> None:
+        self._models: "OrderedDict[str, nn.Module]" = OrderedDict()
+        self._optims: "OrderedDict[str, Optional[torch.optim.Optimizer]]" = OrderedDict()
+        self._scheds: "OrderedDict[str, Any]" = OrderedDict()
+        self._writer: Any = None
+
+    def register_model(
+        self, name: str = "model", model: Optional[nn.Module] = None, optim: Any = None, sched: Any = None
+    ) -> None:
+        """Track ``model`` (and its optimizer/scheduler, either may be None) under ``name``."""
+        if self.__dict__.get("_models") is None:
+            raise AttributeError("Cannot assign model before super().__init__() call")
+        if self.__dict__.get("_optims") is None:
+            raise AttributeError("Cannot assign optim before super().__init__() call")
+        if self.__dict__.get("_scheds") is None:
+            raise AttributeError("Cannot assign sched before super().__init__() call")
+        assert name not in self._models, "Found duplicate model names"
+        self._models[name] = model
+        self._optims[name] = optim
+        self._scheds[name] = sched
+
+    def get_model_names(self, names: Names = None) -> List[str]:
+        """All registered names in order, or the given subset (each must exist)."""
+        names_real = list(self._models.keys())
+        if names is None:
+            return names_real
+        names = tolist_if_not(names)
+        for name in names:
+            assert name in names_real, f'Model "{name}" is not registered (registered: {names_real})'
+        return names
+
+    def save_model(
+        self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None, model_name: str = ""
+    ) -> None:
+        """Write ``directory/<name>/model.pth.tar-<epoch + 1>`` (or ``model_name``) per registered model."""
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            save_checkpoint(
+                {
+                    "state_dict": self._models[name].state_dict(),
+                    "epoch": epoch + 1,
+                    "optimizer": optim.state_dict() if optim is not None else None,
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "val_result": val_result,
+                },
+                osp.join(directory, name),
+                is_best=is_best,
+                model_name=model_name,
+            )
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        """Resume from Dassl's ``<name>/checkpoint`` files if all exist; return the completed epochs."""
+        names = self.get_model_names()
+        if not names or any(not osp.exists(osp.join(directory, name)) for name in names):
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Found checkpoint at {directory} (will resume training)")
+        start_epoch = 0
+        for name in names:
+            start_epoch = resume_from_checkpoint(
+                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name]
+            )
+        return start_epoch
+
+    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
+        """Load ``model-best.pth.tar`` (or ``model.pth.tar-<epoch>``) of every registered model."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+        for name in self.get_model_names():
+            model_path = osp.join(directory, name, model_file)
+            if not osp.exists(model_path):
+                raise FileNotFoundError(f'Model not found at "{model_path}"')
+            checkpoint = load_checkpoint(model_path)
+            val_result = checkpoint.get("val_result")
+            shown = "N/A" if val_result is None else f"{val_result:.1f}"
+            print(f"Load {model_path} to {name} (epoch={checkpoint['epoch']}, val_result={shown})")
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+
+    def set_model_mode(self, mode: str = "train", names: Names = None) -> None:
+        """Switch only the registered modules to train or eval mode."""
+        for name in self.get_model_names(names):
+            if mode == "train":
+                self._models[name].train()
+            elif mode in ("test", "eval"):
+                self._models[name].eval()
+            else:
+                raise KeyError(f'Unknown model mode "{mode}" (use "train", "test" or "eval")')
+
+    def update_lr(self, names: Names = None) -> None:
+        """Step every registered scheduler (trainers call this after an epoch's last batch)."""
+        for name in self.get_model_names(names):
+            if self._scheds[name] is not None:
+                self._scheds[name].step()
+
+    def detect_anomaly(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss).all():
+            raise FloatingPointError("Loss is infinite or NaN!")
+
+    def init_writer(self, log_dir: str) -> None:
+        """Start a tensorboard writer; without the tensorboard package, scalars are skipped."""
+        if self._writer is not None:
+            return
+        print(f"Initialize tensorboard (log_dir={log_dir})")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            print(f"Tensorboard is unavailable ({e}); scalars are not written")
+            return
+        self._writer = SummaryWriter(log_dir=log_dir)
+
+    def close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write_scalar(self, tag: str, scalar_value: float, global_step: Optional[int] = None) -> None:
+        if self._writer is not None:
+            self._writer.add_scalar(tag, scalar_value, global_step)
+
+    def train(self, start_epoch: int, max_epoch: int) -> None:
+        """before_train, then before/run/after_epoch per epoch, then after_train."""
+        self.start_epoch = start_epoch
+        self.max_epoch = max_epoch
+        self.before_train()
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.before_epoch()
+            self.run_epoch()
+            self.after_epoch()
+        self.after_train()
+
+    def before_train(self) -> None:
+        pass
+
+    def after_train(self) -> None:
+        pass
+
+    def before_epoch(self) -> None:
+        pass
+
+    def after_epoch(self) -> None:
+        pass
+
+    def run_epoch(self) -> None:
+        raise NotImplementedError
+
+    def test(self, split: Optional[str] = None) -> float:
+        raise NotImplementedError
+
+    def parse_batch_train(self, batch: Dict[str, Any]) -> Tuple[Any, ...]:
+        raise NotImplementedError
+
+    def parse_batch_test(self, batch: Dict[str, Any]) -> Tuple[Any, ...]:
+        raise NotImplementedError
+
+    def forward_backward(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def model_inference(self, input: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def model_zero_grad(self, names: Names = None) -> None:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].zero_grad()
+
+    def model_backward(self, loss: torch.Tensor) -> None:
+        self.detect_anomaly(loss)
+        loss.backward()
+
+    def model_update(self, names: Names = None) -> None:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].step()
+
+    def model_backward_and_update(self, loss: torch.Tensor, names: Names = None) -> None:
+        """Zero the grads, check the loss is finite, backprop, and step the optimizers."""
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
+
+
+def _choose_device(cfg: Any) -> torch.device:
+    """CUDA when available and USE_CUDA is set, else CPU; the choice is printed."""
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        device = torch.device("cuda")
+        print(f"Using device: cuda ({torch.cuda.get_device_name(device)})")
+    else:
+        reason = "USE_CUDA is False" if torch.cuda.is_available() else "CUDA is not available"
+        device = torch.device("cpu")
+        print(f"Using device: cpu ({reason})")
+    return device
+
+
+class SimpleTrainer(TrainerBase):
+    """Builds data, model and evaluator from the config; checkpoints, resumes and tests."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        self.check_cfg(cfg)
+        self.device = _choose_device(cfg)
+        self.start_epoch = self.epoch = 0
+        self.max_epoch = cfg.OPTIM.MAX_EPOCH
+        self.output_dir = cfg.OUTPUT_DIR
+        self.cfg = cfg
+        self.build_data_loader()
+        self.build_model()
+        self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
+        self.best_result = -np.inf
+        self._rng_to_restore: Optional[Dict[str, Any]] = None
+
+    def check_cfg(self, cfg: Any) -> None:
+        """Hook to validate the config; called before ``self.cfg`` is set."""
+
+    def build_data_loader(self) -> None:
+        dm = DataManager(self.cfg)
+        self.train_loader_x = dm.train_loader_x
+        self.train_loader_u = dm.train_loader_u
+        self.val_loader = dm.val_loader
+        self.test_loader = dm.test_loader
+        self.num_classes = dm.num_classes
+        self.num_source_domains = dm.num_source_domains
+        self.lab2cname = dm.lab2cname
+        self.dm = dm
+
+    def build_model(self) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__} must override build_model() and register what it trains with register_model()"
+        )
+
+    def train(self) -> None:  # type: ignore[override]
+        super().train(self.start_epoch, self.max_epoch)
+
+    def before_train(self) -> None:
+        """Resume (our end-of-epoch state first, else Dassl's checkpoint files), then start tensorboard."""
+        directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
+        state_path = osp.join(directory, RESUME_FILE)
+        if osp.isfile(state_path):
+            self.start_epoch = self.resume_training_state(state_path)
+        else:
+            self.start_epoch = self.resume_model_if_exist(directory)
+        writer_dir = osp.join(self.output_dir, "tensorboard")
+        mkdir_if_missing(writer_dir)
+        self.init_writer(writer_dir)
+        if self._rng_to_restore is not None:
+            restore_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+        self.time_start = time.time()
+
+    def resume_training_state(self, state_path: str) -> int:
+        """Load the resumable checkpoint; the RNG states are put back last, just before the first epoch."""
+        epoch, self.best_result, self._rng_to_restore = load_training_state(
+            state_path, self._models, self._optims, self._scheds
+        )
+        print(
+            f"Resumed from {state_path}: {epoch} of {self.max_epoch} epochs done, continuing at epoch "
+            f"{epoch + 1} with the saved weights, optimizer, scheduler and RNG states (this log continues the earlier run)"
+        )
+        return epoch
+
+    def after_epoch(self) -> None:
+        """Validate (best_val), save Dassl's checkpoints, and write the resumable state."""
+        last_epoch = (self.epoch + 1) == self.max_epoch
+        do_test = not self.cfg.TEST.NO_TEST
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        meet_checkpoint_freq = freq > 0 and (self.epoch + 1) % freq == 0
+
+        if do_test and self.cfg.TEST.FINAL_MODEL == "best_val":
+            curr_result = self.test(split="val")
+            if curr_result > self.best_result:
+                self.best_result = curr_result
+                self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
+        if meet_checkpoint_freq or last_epoch:
+            self.save_model(self.epoch, self.output_dir)
+        self.save_training_state(finished=last_epoch)
+
+    def save_training_state(self, finished: bool) -> None:
+        """Write ``OUTPUT_DIR/resume.pth`` after each epoch; remove it once the last epoch's checkpoint exists."""
+        state_path = osp.join(self.output_dir, RESUME_FILE)
+        if finished:
+            if osp.exists(state_path):
+                os.remove(state_path)
+            return
+        save_training_state(state_path, self.epoch + 1, self._models, self._optims, self._scheds, self.best_result)
+
+    def after_train(self) -> None:
+        print("Finish training")
+        if not self.cfg.TEST.NO_TEST:
+            if self.cfg.TEST.FINAL_MODEL == "best_val":
+                print("Deploy the model with the best val performance")
+                self.load_model(self.output_dir)
+            else:
+                print("Deploy the last-epoch model")
+            self.test()
+        elapsed = round(time.time() - self.time_start)
+        print(f"Elapsed: {datetime.timedelta(seconds=elapsed)}")
+        self.close_writer()
+
+    @torch.no_grad()
+    def test(self, split: Optional[str] = None) -> float:
+        """Evaluate on ``split`` (default TEST.SPLIT); return the accuracy.
+
+        A call without ``split`` is a final evaluation and also writes ``OUTPUT_DIR/result.json``.
+        """
+        self.set_model_mode("eval")
+        self.evaluator.reset()
+        is_final = split is None
+        if split is None:
+            split = self.cfg.TEST.SPLIT
+        if split == "val" and self.val_loader is not None:
+            data_loader = self.val_loader
+        else:
+            split = "test"
+            data_loader = self.test_loader
+        print(f"Evaluate on the *{split}* set")
+        for batch in tqdm(data_loader, desc=f"test ({split})", file=sys.stderr, leave=False, disable=None):
+            input, label = self.parse_batch_test(batch)
+            output = self.model_inference(input)
+            self.evaluator.process(output, label)
+        results = self.evaluator.evaluate()
+        for name, value in results.items():
+            self.write_scalar(f"{split}/{name}", value, self.epoch)
+        if is_final:
+            write_result_file(self.cfg, split, results, num_images=len(data_loader.dataset))
+        return list(results.values())[0]
+
+    def model_inference(self, input: torch.Tensor) -> torch.Tensor:
+        return self.model(input)
+
+    def parse_batch_test(self, batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def get_current_lr(self, names: Names = None) -> float:
+        name = self.get_model_names(names)[0]
+        return self._optims[name].param_groups[0]["lr"]
+
+
+class TrainerX(SimpleTrainer):
+    """Trains on the labelled loader ``train_loader_x``, printing Dassl's periodic log line."""
+
+    def run_epoch(self) -> None:
+        self.set_model_mode("train")
+        losses = MetricMeter()
+        batch_time = AverageMeter()
+        data_time = AverageMeter()
+        self.num_batches = len(self.train_loader_x)
+        print_freq = self.cfg.TRAIN.PRINT_FREQ
+        progress = tqdm(
+            total=self.num_batches,
+            desc=f"epoch {self.epoch + 1}/{self.max_epoch}",
+            file=sys.stderr,
+            leave=False,
+            disable=None,
+        )
+        end = time.time()
+        for self.batch_idx, batch in enumerate(self.train_loader_x):
+            data_time.update(time.time() - end)
+            loss_summary = self.forward_backward(batch)
+            batch_time.update(time.time() - end)
+            losses.update(loss_summary)
+            progress.update(1)
+
+            if (self.batch_idx + 1) % print_freq == 0 or self.num_batches < print_freq:
+                batches_left = self.num_batches - self.batch_idx - 1
+                batches_left += (self.max_epoch - self.epoch - 1) * self.num_batches
+                eta = datetime.timedelta(seconds=int(batch_time.avg * batches_left))
+                info = [
+                    f"epoch [{self.epoch + 1}/{self.max_epoch}]",
+                    f"batch [{self.batch_idx + 1}/{self.num_batches}]",
+                    f"time {batch_time.val:.3f} ({batch_time.avg:.3f})",
+                    f"data {data_time.val:.3f} ({data_time.avg:.3f})",
+                    f"{losses}",
+                    f"lr {self.get_current_lr():.4e}",
+                    f"eta {eta}",
+                ]
+                tqdm.write(" ".join(info), file=sys.stdout)
+
+            n_iter = self.epoch * self.num_batches + self.batch_idx
+            for name, meter in losses.meters.items():
+                self.write_scalar("train/" + name, meter.avg, n_iter)
+            self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            end = time.time()
+        progress.close()
+
+    def parse_batch_train(self, batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return batch["img"].to(self.device), batch["label"].to(self.device), batch["domain"].to(self.device)
