@@ -87,7 +87,8 @@ def _merge_opts(cfg: CfgNode, opts: List[str]) -> None:
 
 
 def _copy_flags(cfg: CfgNode, args: argparse.Namespace) -> None:
-    """Copy the flags that were given into the config (empty strings count as not given)."""
+    """Copy the flags that were given into the config (empty strings count as not given), and
+    record the two yaml paths (DATASET_CONFIG_FILE, CONFIG_FILE) for the run's result.json."""
     flag_to_key = [
         (args.root, ("DATASET", "ROOT")),
         (args.output_dir, ("OUTPUT_DIR",)),
@@ -107,6 +108,8 @@ def _copy_flags(cfg: CfgNode, args: argparse.Namespace) -> None:
             setattr(node, key[-1], value)
     if args.seed is not None:
         cfg.SEED = args.seed
+    cfg.DATASET_CONFIG_FILE = args.dataset_config_file
+    cfg.CONFIG_FILE = args.config_file
 
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
