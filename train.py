@@ -68,10 +68,7 @@ def _merge_file(cfg: CfgNode, path: str, role: str) -> None:
             f"{role} not found: {path!r}. Pass an existing yaml, e.g. configs/datasets/eurosat.yaml "
             "or configs/trainers/MultiModalAdapter/vit_b16_ep5.yaml"
         )
-    try:
-        cfg.merge_from_file(path)
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ValueError(f"in {role} {path!r}: {err}") from err
+    cfg.merge_from_file(path)
 
 
 def _merge_opts(cfg: CfgNode, opts: List[str]) -> None:
@@ -80,10 +77,7 @@ def _merge_opts(cfg: CfgNode, opts: List[str]) -> None:
             f"trailing options must be KEY VALUE pairs, got an odd number ({len(opts)}): {opts}. "
             "Put every --flag before them and quote values that contain spaces."
         )
-    try:
-        cfg.merge_from_list(opts)
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ValueError(f"in the command-line options: {err}") from err
+    cfg.merge_from_list(opts)
 
 
 def _copy_flags(cfg: CfgNode, args: argparse.Namespace) -> None:
