@@ -1,0 +1,110 @@
+"""A tiny registered dataset and trainer for the dassl engine tests (8x8 colour images, 3 classes)."""
+import os
+import os.path as osp
+from typing import Any, Dict, List
+
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from dassl.config import get_cfg_default
+from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+
+CLASSNAMES = ["red", "green", "blue"]
+COLOURS = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
+SPLIT_SIZES = {"train": 6, "val": 2, "test": 3}
+MODEL_NAME = "tiny_learner"
+
+
+def write_tiny_images(root: str) -> None:
+    """``root/dassl_tiny/<split>/<class>/<i>.png``: noisy solid colours, so a linear model can learn them."""
+    for split, per_class in SPLIT_SIZES.items():
+        for label, (name, colour) in enumerate(zip(CLASSNAMES, COLOURS)):
+            folder = osp.join(root, "dassl_tiny", split, name)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(per_class):
+                shade = tuple(min(255, c + 7 * i) for c in colour)
+                img = Image.new("RGB", (10, 8), shade)
+                img.putpixel((i % 10, i % 8), (255, 255, 255))
+                img.save(osp.join(folder, f"{i}.png"))
+
+
+def read_split(root: str, split: str) -> List[Datum]:
+    items = []
+    for label, name in enumerate(CLASSNAMES):
+        folder = osp.join(root, "dassl_tiny", split, name)
+        for fname in sorted(os.listdir(folder)):
+            items.append(Datum(impath=osp.join(folder, fname), label=label, classname=name))
+    return items
+
+
+@DATASET_REGISTRY.register(force=True)
+class DasslTinyDataset(DatasetBase):
+    dataset_dir = "dassl_tiny"
+
+    def __init__(self, cfg: Any) -> None:
+        root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
+        train, val, test = (read_split(root, s) for s in ("train", "val", "test"))
+        if cfg.DATASET.NUM_SHOTS >= 1:
+            train = self.generate_fewshot_dataset(train, num_shots=cfg.DATASET.NUM_SHOTS)
+            val = self.generate_fewshot_dataset(val, num_shots=min(cfg.DATASET.NUM_SHOTS, 4))
+        super().__init__(train_x=train, val=val, test=test)
+
+
+@TRAINER_REGISTRY.register(force=True)
+class DasslTinyTrainer(TrainerX):
+    """Flatten -> dropout -> linear: dropout and random crops make the RNG states matter on resume."""
+
+    def build_model(self) -> None:
+        h, w = self.cfg.INPUT.SIZE
+        self.model = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(3 * h * w, self.num_classes))
+        self.model.to(self.device)
+        self.optim = build_optimizer(self.model, self.cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
+        self.register_model(MODEL_NAME, self.model, self.optim, self.sched)
+
+    def forward_backward(self, batch: Dict[str, Any]) -> Dict[str, float]:
+        image, label, _ = self.parse_batch_train(batch)
+        output = self.model(image)
+        loss = F.cross_entropy(output, label)
+        self.model_backward_and_update(loss)
+        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+
+def tiny_cfg(data_root: str, output_dir: str, **overrides: Any) -> Any:
+    """A frozen config for DasslTinyTrainer on DasslTinyDataset; ``overrides`` use dotted keys with '__'."""
+    cfg = get_cfg_default()
+    cfg.merge_from_list(
+        [
+            "DATASET.ROOT", data_root,
+            "DATASET.NAME", "DasslTinyDataset",
+            "DATASET.NUM_SHOTS", 4,
+            "TRAINER.NAME", "DasslTinyTrainer",
+            "OUTPUT_DIR", output_dir,
+            "SEED", 1,
+            "USE_CUDA", False,
+            "INPUT.SIZE", (8, 8),
+            "INPUT.TRANSFORMS", ("random_resized_crop", "random_flip", "normalize"),
+            "DATALOADER.NUM_WORKERS", 0,
+            "DATALOADER.TRAIN_X.BATCH_SIZE", 4,
+            "DATALOADER.TEST.BATCH_SIZE", 5,
+            "OPTIM.NAME", "sgd",
+            "OPTIM.LR", 0.1,
+            "OPTIM.MAX_EPOCH", 3,
+            "OPTIM.LR_SCHEDULER", "cosine",
+            "OPTIM.WARMUP_EPOCH", 1,
+            "OPTIM.WARMUP_TYPE", "constant",
+            "OPTIM.WARMUP_CONS_LR", 0.01,
+            "TRAIN.PRINT_FREQ", 2,
+        ]
+    )
+    for key, value in overrides.items():
+        cfg.merge_from_list([key.replace("__", "."), value])
+    cfg.freeze()
+    return cfg
