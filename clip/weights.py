@@ -15,6 +15,7 @@ import http.client
 import os
 import re
 import tempfile
+import urllib.error
 import urllib.request
 import warnings
 import zipfile
@@ -153,13 +154,17 @@ def download_url(url: str, target: Path, sha256: Optional[str] = None, timeout: 
             expected_size = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=expected_size, unit="iB", unit_scale=True, unit_divisor=1024,
                       desc=target.name) as progress:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    output.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    progress.update(len(block))
+                try:
+                    for block in iter(lambda: response.read(1 << 16), b""):
+                        output.write(block)
+                        digest.update(block)
+                        received += len(block)
+                        progress.update(len(block))
+                except http.client.IncompleteRead as error:
+                    received += len(error.partial)
         if expected_size is not None and received != expected_size:
-            raise ConnectionError(f"transfer of {url} stopped after {received} of {expected_size} bytes")
+            raise ConnectionError(f"transfer of {url} stopped after {received} of {expected_size} bytes; "
+                                  f"nothing was saved, try again")
         if sha256 is not None and digest.hexdigest() != sha256:
             raise ChecksumError(f"{url} downloaded, but its SHA256 is {digest.hexdigest()} instead of {sha256} "
                                 f"(corrupted transfer or wrong file); nothing was saved, try again")
@@ -203,12 +208,12 @@ def hub_to_openai_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str
             value = value.reshape(())
         converted[key] = _as_release_dtype(value)
     with torch.device("meta"):
-        expected = set(CLIP(**vars(config_from_state_dict(converted))).state_dict())
-    if set(converted) != expected:
-        missing, unexpected = sorted(expected - set(converted)), sorted(set(converted) - expected)
+        expected = list(CLIP(**vars(config_from_state_dict(converted))).state_dict())
+    if set(converted) != set(expected):
+        missing, unexpected = sorted(set(expected) - set(converted)), sorted(set(converted) - set(expected))
         raise ValueError(f"cannot convert this state dict to OpenAI's CLIP layout: missing keys {missing[:5]}, "
                          f"unexpected keys {unexpected[:5]}; expected an open_clip checkpoint of an OpenAI model")
-    return converted
+    return {key: converted[key] for key in expected}
 
 
 def is_torchscript_archive(path: Path) -> bool:
@@ -227,7 +232,8 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     if is_torchscript_archive(path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+            archive = torch.jit.load(str(path), map_location="cpu").state_dict()
+        return {key: value for key, value in archive.items() if not key.endswith("attn_mask")}
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(loaded, Mapping) and "state_dict" in loaded:
         loaded = loaded["state_dict"]
@@ -258,9 +264,26 @@ def _cached(source: ModelSource, root: Path, tried: List[str]) -> Optional[Path]
     return None
 
 
+def _unreachable(url: str, timeout: float = 10.0) -> Optional[str]:
+    """Why `url`'s host cannot be reached, or None when it answers (any HTTP status counts as an answer).
+
+    huggingface_hub retries a failed connection for about 25 s; this probe fails fast when offline.
+    """
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return f"cannot reach {url}: {error}"
+    return None
+
+
 def _from_hub(source: ModelSource, root: Path) -> Path:
     from huggingface_hub import hf_hub_download
 
+    offline = _unreachable(hub_endpoint() + "/")
+    if offline is not None:
+        raise ConnectionError(offline)
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".hub-") as staging:
         raw = hf_hub_download(source.hub_repo, HUB_FILENAME, local_dir=staging, endpoint=hub_endpoint())
