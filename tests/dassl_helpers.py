@@ -65,12 +65,20 @@ class DasslTinyTrainer(TrainerX):
         self.optim = build_optimizer(self.model, self.cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
         self.register_model(MODEL_NAME, self.model, self.optim, self.sched)
+        self.batches_seen = 0
+
+    def extra_training_state(self) -> Dict[str, Any]:
+        return {"batches_seen": self.batches_seen}
+
+    def load_extra_training_state(self, state: Dict[str, Any]) -> None:
+        self.batches_seen = state["batches_seen"]
 
     def forward_backward(self, batch: Dict[str, Any]) -> Dict[str, float]:
         image, label, _ = self.parse_batch_train(batch)
         output = self.model(image)
         loss = F.cross_entropy(output, label)
         self.model_backward_and_update(loss)
+        self.batches_seen += 1
         summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()

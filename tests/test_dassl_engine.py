@@ -121,7 +121,8 @@ def test_resume_after_epoch_1_gives_identical_weights(full_run, data_root, tmp_p
     assert osp.isfile(osp.join(out, "resume.pth"))
     assert not osp.exists(osp.join(out, MODEL_NAME)), "CHECKPOINT_FREQ 0: no Dassl checkpoint before the last epoch"
 
-    run_with_log(DasslTinyTrainer, cfg)
+    resumed_trainer = run_with_log(DasslTinyTrainer, cfg)
+    assert resumed_trainer.batches_seen == 9, "trainer-owned state (extra_training_state) is resumed too"
     full = load_checkpoint(osp.join(out_full, MODEL_NAME, "model.pth.tar-3"))
     resumed = load_checkpoint(osp.join(out, MODEL_NAME, "model.pth.tar-3"))
     for key, value in full["state_dict"].items():

@@ -290,14 +290,29 @@ class SimpleTrainer(TrainerBase):
 
     def resume_training_state(self, state_path: str) -> int:
         """Load the resumable checkpoint; the RNG states are put back last, just before the first epoch."""
-        epoch, self.best_result, self._rng_to_restore = load_training_state(
+        epoch, self.best_result, self._rng_to_restore, extra = load_training_state(
             state_path, self._models, self._optims, self._scheds
         )
+        scaler = getattr(self, "scaler", None)
+        if scaler is not None and extra.get("grad_scaler"):
+            scaler.load_state_dict(extra["grad_scaler"])
+        self.load_extra_training_state(extra.get("trainer", {}))
         print(
             f"Resumed from {state_path}: {epoch} of {self.max_epoch} epochs done, continuing at epoch "
             f"{epoch + 1} with the saved weights, optimizer, scheduler and RNG states (this log continues the earlier run)"
         )
         return epoch
+
+    def extra_training_state(self) -> Dict[str, Any]:
+        """Trainer-owned values (tensors or plain values) to keep in the resumable checkpoint.
+
+        Override together with ``load_extra_training_state`` when a trainer carries state across
+        epochs beyond its registered models, optimizers, schedulers and ``self.scaler``.
+        """
+        return {}
+
+    def load_extra_training_state(self, state: Dict[str, Any]) -> None:
+        """Put back what ``extra_training_state`` returned."""
 
     def after_epoch(self) -> None:
         """Validate (best_val), save Dassl's checkpoints, and write the resumable state."""
@@ -322,7 +337,14 @@ class SimpleTrainer(TrainerBase):
             if osp.exists(state_path):
                 os.remove(state_path)
             return
-        save_training_state(state_path, self.epoch + 1, self._models, self._optims, self._scheds, self.best_result)
+        scaler = getattr(self, "scaler", None)
+        extra = {
+            "grad_scaler": scaler.state_dict() if scaler is not None else None,
+            "trainer": self.extra_training_state(),
+        }
+        save_training_state(
+            state_path, self.epoch + 1, self._models, self._optims, self._scheds, self.best_result, extra
+        )
 
     def after_train(self) -> None:
         print("Finish training")

@@ -64,11 +64,13 @@ def save_training_state(
     optims: Mapping[str, Optional[torch.optim.Optimizer]],
     scheds: Mapping[str, Any],
     best_result: float,
+    extra: Mapping[str, Any],
 ) -> None:
-    """Atomically write the state after ``epoch`` completed epochs."""
+    """Atomically write the state after ``epoch`` completed epochs (``extra``: trainer-owned values)."""
     state = {
         "epoch": epoch,
         "best_result": float(best_result),
+        "extra": dict(extra),
         "models": {
             name: {
                 "state_dict": model.state_dict(),
@@ -87,8 +89,8 @@ def load_training_state(
     models: Mapping[str, torch.nn.Module],
     optims: Mapping[str, Optional[torch.optim.Optimizer]],
     scheds: Mapping[str, Any],
-) -> Tuple[int, float, Dict[str, Any]]:
-    """Load weights/optimizers/schedulers in place; return (completed epochs, best result, RNG state)."""
+) -> Tuple[int, float, Dict[str, Any], Dict[str, Any]]:
+    """Load weights/optimizers/schedulers in place; return (completed epochs, best result, RNG state, extra)."""
     state = load_checkpoint(fpath)
     saved, registered = set(state["models"]), set(models)
     if saved != registered:
@@ -103,4 +105,4 @@ def load_training_state(
             optims[name].load_state_dict(entry["optimizer"])
         if scheds[name] is not None and entry["scheduler"] is not None:
             scheds[name].load_state_dict(entry["scheduler"])
-    return state["epoch"], state["best_result"], state["rng"]
+    return state["epoch"], state["best_result"], state["rng"], state["extra"]
