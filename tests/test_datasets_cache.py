@@ -1,0 +1,138 @@
+"""Few-shot and preprocessed caches: file names, determinism, stale and unreadable caches, read-only roots."""
+import errno
+import os
+import pickle
+import tempfile
+
+import pytest
+
+from dassl.data.datasets import Datum
+from datasets_helpers import impaths, linked_copy, load, real_copy
+
+
+@pytest.fixture
+def eurosat(fake_data_root, tmp_path):
+    linked_copy(fake_data_root, tmp_path, "EuroSAT")
+    return tmp_path
+
+
+def test_cache_file_name_contents_and_reuse(eurosat):
+    first, printed = load(eurosat, "EuroSAT", shots=2, seed=5)
+    cache = eurosat / "eurosat" / "split_fewshot" / "shot_2-seed_5.pkl"
+    assert f"Saving preprocessed few-shot data to {cache}" in printed
+    with open(cache, "rb") as handle:
+        stored = pickle.load(handle)
+    assert set(stored) == {"train", "val"}
+    assert all(type(item) is Datum for item in stored["train"] + stored["val"])
+    assert impaths(stored["train"]) == impaths(first.train_x)
+
+    again, printed = load(eurosat, "EuroSAT", shots=2, seed=5)
+    assert f"Loading preprocessed few-shot data from {cache}" in printed
+    assert (impaths(again.train_x), impaths(again.val)) == (impaths(first.train_x), impaths(first.val))
+
+
+def test_same_seed_same_sample_other_seed_other_file(eurosat, tmp_path_factory, fake_data_root):
+    first, _ = load(eurosat, "EuroSAT", shots=2, seed=1)
+    other_root = tmp_path_factory.mktemp("other")
+    linked_copy(fake_data_root, other_root, "EuroSAT")
+    rebuilt, _ = load(other_root, "EuroSAT", shots=2, seed=1)
+    assert [p.replace(str(other_root), str(eurosat)) for p in impaths(rebuilt.train_x)] == list(impaths(first.train_x))
+    seeds = {impaths(load(eurosat, "EuroSAT", shots=2, seed=s)[0].train_x) for s in (1, 2, 3)}
+    assert len(seeds) == 3
+    assert sorted(os.listdir(eurosat / "eurosat" / "split_fewshot")) == [f"shot_2-seed_{s}.pkl" for s in (1, 2, 3)]
+
+
+def test_imagenet_caches_hold_train_only_few_shot(fake_data_root, tmp_path):
+    linked_copy(fake_data_root, tmp_path, "ImageNet")
+    data, _ = load(tmp_path, "ImageNet", shots=1, seed=1)
+    with open(tmp_path / "imagenet" / "split_fewshot" / "shot_1-seed_1.pkl", "rb") as handle:
+        assert set(pickle.load(handle)) == {"train"}
+    with open(tmp_path / "imagenet" / "preprocessed.pkl", "rb") as handle:
+        assert set(pickle.load(handle)) == {"train", "test"}
+    again, printed = load(tmp_path, "ImageNet", shots=1, seed=1)
+    assert "Loading preprocessed data from" in printed and "Loading preprocessed few-shot data" in printed
+    assert impaths(again.train_x) == impaths(data.train_x) and len(data.train_x) == 1000
+
+
+def test_stale_cache_after_the_root_moved_is_rebuilt_with_a_warning(fake_data_root, tmp_path):
+    real_copy(fake_data_root, tmp_path / "old", "EuroSAT")
+    before, _ = load(tmp_path / "old", "EuroSAT", shots=2, seed=1)
+    (tmp_path / "old").rename(tmp_path / "new")
+    after, printed = load(tmp_path / "new", "EuroSAT", shots=2, seed=1)
+    assert "WARNING: EuroSAT: ignoring the cached" in printed
+    assert "no longer exist" in printed and str(tmp_path / "old") in printed
+    assert all(os.path.isfile(p) for p in impaths(after.train_x) + impaths(after.val))
+    assert [p.replace("/new/", "/old/") for p in impaths(after.train_x)] == list(impaths(before.train_x))
+    _, printed = load(tmp_path / "new", "EuroSAT", shots=2, seed=1)
+    assert "WARNING" not in printed
+
+
+def test_stale_imagenet_preprocessed_pickle_is_rebuilt(fake_data_root, tmp_path):
+    linked_copy(fake_data_root, tmp_path / "old", "ImageNet")
+    load(tmp_path / "old", "ImageNet")
+    (tmp_path / "old").rename(tmp_path / "new")
+    data, printed = load(tmp_path / "new", "ImageNet")
+    assert "ignoring the cached" in printed and "preprocessed.pkl" in printed
+    assert len(data.test) == 1000 and all(p.startswith(str(tmp_path / "new")) for p in impaths(data.test))
+
+
+def test_unreadable_cache_is_rebuilt(eurosat):
+    cache = eurosat / "eurosat" / "split_fewshot" / "shot_1-seed_1.pkl"
+    cache.parent.mkdir()
+    cache.write_bytes(b"not a pickle")
+    data, printed = load(eurosat, "EuroSAT", shots=1, seed=1)
+    assert "cannot be read" in printed and len(data.train_x) == 10
+    with open(cache, "rb") as handle:
+        assert set(pickle.load(handle)) == {"train", "val"}
+
+
+@pytest.fixture
+def read_only_datasets(monkeypatch, tmp_path):
+    """Make every write below tmp_path/data fail the way a read-only mount does (the tests run as root)."""
+    real_mkstemp = tempfile.mkstemp
+    blocked = str(tmp_path / "data")
+
+    def mkstemp(*args, **kwargs):
+        if str(kwargs.get("dir", "")).startswith(blocked):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    return tmp_path / "data"
+
+
+def test_read_only_root_caches_under_the_output_folder(fake_data_root, tmp_path, read_only_datasets):
+    linked_copy(fake_data_root, read_only_datasets, "EuroSAT")
+    out = tmp_path / "output"
+    data, printed = load(read_only_datasets, "EuroSAT", shots=2, seed=1, output_dir=out)
+    fallback = out / "dataset_cache" / "eurosat" / "split_fewshot" / "shot_2-seed_1.pkl"
+    assert "Read-only file system" in printed and "not writable" in printed
+    assert f"Saving preprocessed few-shot data to {fallback}" in printed
+    assert not (read_only_datasets / "eurosat" / "split_fewshot" / "shot_2-seed_1.pkl").exists()
+    again, printed = load(read_only_datasets, "EuroSAT", shots=2, seed=1, output_dir=out)
+    assert f"Loading preprocessed few-shot data from {fallback}" in printed
+    assert impaths(again.train_x) == impaths(data.train_x)
+
+
+def test_read_only_root_without_split_file_saves_the_split_under_the_output_folder(
+        fake_data_root, tmp_path, read_only_datasets):
+    linked_copy(fake_data_root, read_only_datasets, "DescribableTextures", drop=["split_zhou_DescribableTextures.json"])
+    out = tmp_path / "output"
+    load(read_only_datasets, "DescribableTextures", output_dir=out)
+    saved = out / "dataset_cache" / "dtd" / "split_zhou_DescribableTextures.json"
+    assert saved.is_file()
+    _, printed = load(read_only_datasets, "DescribableTextures", output_dir=out)
+    assert f"Reading split from {saved}" in printed
+
+
+def test_read_only_root_with_existing_caches_needs_no_writes(fake_data_root, tmp_path, monkeypatch):
+    linked_copy(fake_data_root, tmp_path, "EuroSAT")
+    load(tmp_path, "EuroSAT", shots=2, seed=1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing should be written")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    data, printed = load(tmp_path, "EuroSAT", shots=2, seed=1, output_dir=tmp_path / "out")
+    assert "Loading preprocessed few-shot data" in printed and len(data.train_x) == 20
+    assert not (tmp_path / "out").exists()
