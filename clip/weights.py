@@ -1,6 +1,7 @@
-"""Finding OpenAI's CLIP weights: explicit path, local cache, Hugging Face hub copy, official URL.
+"""Finding OpenAI's CLIP weights: local cache, Hugging Face hub copy, official URL.
 
-OpenAI's download host answers 404 since 2025-10, so a name is resolved in this order:
+OpenAI's download host answers 404 since 2025-10, so a model name is resolved in this order (an
+explicit checkpoint path never gets here: `clip.load` and `clip._download` use it as it is):
 1. the local cache (`download_root`, else `$CLIP_CACHE_DIR`, else `~/.cache/clip`): the official file
    (checked against the SHA256 in its URL), then a hub copy converted earlier, then a hub file put
    there by hand;
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Union
 
 import torch
+from huggingface_hub import hf_hub_download
 from safetensors.torch import load_file
 from tqdm import tqdm
 
@@ -279,8 +281,8 @@ def _unreachable(url: str, timeout: float = 10.0) -> Optional[str]:
 
 
 def _from_hub(source: ModelSource, root: Path) -> Path:
-    from huggingface_hub import hf_hub_download
-
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ConnectionError("HF_HUB_OFFLINE is set")
     offline = _unreachable(hub_endpoint() + "/")
     if offline is not None:
         raise ConnectionError(offline)

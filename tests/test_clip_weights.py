@@ -224,6 +224,14 @@ def test_sha_mismatch_in_resolution_names_it_and_caches_nothing(server, env, tin
     assert _files(env) == []
 
 
+def test_hf_hub_offline_skips_the_hub(server, env, tiny_state_dict, tmp_path, monkeypatch):
+    server.routes[HUB_PATH] = (_safetensors_bytes(_open_clip_layout(tiny_state_dict), tmp_path), "ok")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError, match="HF_HUB_OFFLINE is set"):
+        resolve_weights(VIT_B16)
+    assert server.file_requests() == [f"GET /clip/models/{VIT_B16.official_path}"]
+
+
 def test_no_network_error_names_model_sources_and_manual_fix(env, monkeypatch):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
