@@ -1,0 +1,282 @@
+"""MMA: the Multi-Modal Adapter of Yang et al. (CVPR 2024) as a Dassl trainer.
+
+CLIP stays frozen; text, visual and shared adapters run in parallel to the top residual blocks of both
+towers (see docs/MMA.md). The adapters enter CLIP only through its side-branch seam, and only
+``adapter_learner`` is trained and checkpointed, with the reference's key names.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from clip import clip
+from clip.model import CLIP
+from dassl.config import CfgNode
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import load_checkpoint, load_pretrained_weights
+
+from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, load_clip, require_vit
+from ._mma_adapters import MultiModalAdapters
+
+CONFIG_NODE = "TRAINER.MMADAPTER"
+LEARNER_NAME = "adapter_learner"
+# Buffers the reference stores in its checkpoints; they are derived from the class names, so ours
+# leave them out and loading ignores them.
+DERIVED_BUFFERS = ("token_embedding", "tokenized_prompts")
+
+
+def extend_cfg(cfg: CfgNode) -> None:
+    """Add ``TRAINER.MMADAPTER``, defaulting to the shipped vit_b16_ep5.yaml (the paper's model).
+
+    The reference train.py defaults differ (START 4, SCALE 0.1, empty prompt); docs/MMA.md explains.
+    """
+    node = CfgNode()
+    node.TEXT_CTX_INIT = "a photo of a"
+    node.ADAPTER_START = 5
+    node.ADAPTER_END = 12
+    node.ADAPTER_DIM = 32
+    node.ADAPTER_SCALE = 0.001
+    node.SHARED_ADAPTER = True
+    node.PREC = "amp"
+    cfg.TRAINER.MMADAPTER = node
+
+
+def build_prompts(text_ctx_init: str, classnames: List[str]) -> List[str]:
+    """The fixed prompts "<TEXT_CTX_INIT> <classname>." with underscores in names read as spaces."""
+    return [f"{text_ctx_init} {name.replace('_', ' ')}." for name in classnames]
+
+
+def check_adapter_hparams(cfg: CfgNode, text_depth: int, visual_depth: int) -> None:
+    """Reject layer ranges, sizes and scales that cannot build, naming the key and the fix."""
+    mcfg = cfg.TRAINER.MMADAPTER
+    start, end = mcfg.ADAPTER_START, mcfg.ADAPTER_END
+    if start < 0:
+        raise ValueError(f"{CONFIG_NODE}.ADAPTER_START is {start}; layer indices start at 0 (the embedding level).")
+    if start > end:
+        raise ValueError(
+            f"{CONFIG_NODE}.ADAPTER_START ({start}) is greater than ADAPTER_END ({end}); "
+            "adapters go on layers START..END inclusive, so set START <= END."
+        )
+    for tower, depth in (("text", text_depth), ("image", visual_depth)):
+        if end > depth:
+            raise ValueError(
+                f"{CONFIG_NODE}.ADAPTER_END is {end}, but the {tower} transformer of backbone "
+                f"{cfg.MODEL.BACKBONE.NAME!r} has only {depth} blocks (numbered 1..{depth}); "
+                f"set ADAPTER_END <= {min(text_depth, visual_depth)}."
+            )
+    if mcfg.ADAPTER_DIM < 1:
+        raise ValueError(f"{CONFIG_NODE}.ADAPTER_DIM is {mcfg.ADAPTER_DIM}; it must be a positive integer.")
+    if not mcfg.ADAPTER_SCALE > 0:
+        raise ValueError(
+            f"{CONFIG_NODE}.ADAPTER_SCALE is {mcfg.ADAPTER_SCALE}; it must be positive "
+            "(the gradient-scale layer divides by it)."
+        )
+
+
+class AdapterLearner(MultiModalAdapters):
+    """MMA's trainable part (the adapters) plus the frozen, class-derived prompt buffers.
+
+    The buffers are not persistent: checkpoints hold only adapter parameters, and a reference
+    checkpoint that carries them loads all the same.
+    """
+
+    def __init__(self, cfg: CfgNode, classnames: List[str], clip_model: CLIP) -> None:
+        mcfg = cfg.TRAINER.MMADAPTER
+        visual = require_vit(cfg, clip_model, "MultiModalAdapter")
+        check_adapter_hparams(cfg, clip_model.transformer.layers, visual.transformer.layers)
+        super().__init__(
+            text_width=clip_model.transformer.width,
+            visual_width=visual.transformer.width,
+            start=mcfg.ADAPTER_START,
+            end=mcfg.ADAPTER_END,
+            bottleneck=mcfg.ADAPTER_DIM,
+            scale=mcfg.ADAPTER_SCALE,
+            shared=mcfg.SHARED_ADAPTER,
+        )
+        self.hparams_text = (
+            f"ADAPTER_START {mcfg.ADAPTER_START}, ADAPTER_END {mcfg.ADAPTER_END}, "
+            f"ADAPTER_DIM {mcfg.ADAPTER_DIM}, SHARED_ADAPTER {mcfg.SHARED_ADAPTER}"
+        )
+        prompts = build_prompts(mcfg.TEXT_CTX_INIT, classnames)
+        device = clip_model.token_embedding.weight.device
+        tokenized = clip.tokenize(prompts).to(device)
+        with torch.no_grad():
+            embedding = clip_model.token_embedding(tokenized).to(clip_model.dtype)
+        self.register_buffer("token_embedding", embedding, persistent=False)
+        self.register_buffer("tokenized_prompts", tokenized, persistent=False)
+        self.to(clip_model.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        for name in DERIVED_BUFFERS:
+            state_dict.pop(prefix + name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def load_adapter_state_dict(self, state_dict: Mapping[str, Tensor], source: str) -> None:
+        """Load every adapter parameter strictly, or raise naming each missing, unexpected or
+        mis-shaped key; the class-derived buffers of reference checkpoints are ignored."""
+        own = self.state_dict()
+        given = {k: v for k, v in state_dict.items() if k not in DERIVED_BUFFERS}
+        missing = [k for k in own if k not in given]
+        unexpected = [k for k in given if k not in own]
+        mis_shaped = [
+            f"{k} (checkpoint {tuple(given[k].shape)}, model {tuple(own[k].shape)})"
+            for k in own
+            if k in given and given[k].shape != own[k].shape
+        ]
+        if missing or unexpected or mis_shaped:
+            problems = []
+            if missing:
+                problems.append(f"missing keys: {', '.join(missing)}")
+            if unexpected:
+                problems.append(f"unexpected keys: {', '.join(unexpected)}")
+            if mis_shaped:
+                problems.append(f"shape mismatches: {', '.join(mis_shaped)}")
+            raise ValueError(
+                f"The adapters in {source} do not fit this model ({CONFIG_NODE} {self.hparams_text}): "
+                + "; ".join(problems)
+                + ". Use the TRAINER.MMADAPTER settings the checkpoint was trained with."
+            )
+        self.load_state_dict(given)
+
+
+class CustomCLIP(nn.Module):
+    """Frozen CLIP plus MMA's adapters: cosine logits of images against the class prompts.
+
+    In eval mode the adapted text features are computed once and reused until any adapter tensor
+    changes (an optimizer step, a load, a move to another device or dtype); in train mode they are
+    recomputed at every forward, with gradients.
+    """
+
+    def __init__(self, cfg: CfgNode, classnames: List[str], clip_model: CLIP) -> None:
+        super().__init__()
+        self.adapter_learner = AdapterLearner(cfg, classnames, clip_model)
+        self.clip_model = clip_model
+        self.dtype = clip_model.dtype
+        freeze_except(self, LEARNER_NAME)
+        self._text_cache: Optional[Tuple[Tuple, Tensor]] = None
+
+    def encode_prompts(self) -> Tensor:
+        """Adapted (unnormalised) text features of all class prompts [n_cls, embed_dim]."""
+        learner = self.adapter_learner
+        return self.clip_model.encode_text(
+            learner.tokenized_prompts,
+            branches=learner.text_branches(),
+            token_embeddings=learner.token_embedding,
+        )
+
+    def _adapter_state_key(self) -> Tuple:
+        """Changes whenever an adapter tensor is modified in place, replaced or moved."""
+        tensors = list(self.adapter_learner.parameters()) + list(self.adapter_learner.buffers())
+        return tuple((t.data_ptr(), t._version) for t in tensors)
+
+    def text_features(self) -> Tensor:
+        if self.adapter_learner.training:
+            self._text_cache = None
+            return self.encode_prompts()
+        key = self._adapter_state_key()
+        if self._text_cache is None or self._text_cache[0] != key:
+            with torch.no_grad():
+                self._text_cache = (key, self.encode_prompts())
+        return self._text_cache[1]
+
+    def forward(self, image: Tensor) -> Tensor:
+        image_features = self.clip_model.encode_image(
+            image.to(self.dtype), branches=self.adapter_learner.visual_branches()
+        )
+        text_features = self.text_features()
+        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+        text_features = text_features / text_features.norm(dim=-1, keepdim=True)
+        return self.clip_model.logit_scale.exp() * image_features @ text_features.t()
+
+
+def build_custom_clip(cfg: CfgNode, classnames: List[str], precision: str) -> CustomCLIP:
+    """Load the backbone for ``precision`` and wrap it with MMA's adapters (on the CPU)."""
+    clip_model = load_clip(cfg, precision)
+    check_input_size(cfg, clip_model)
+    return CustomCLIP(cfg, classnames, clip_model)
+
+
+def checkpoint_file(directory: str, epoch: Optional[int], name: str = LEARNER_NAME) -> str:
+    """``<directory>/<name>/model-best.pth.tar``, or ``model.pth.tar-<epoch>``; a missing file is an
+    error naming the path and the checkpoints that do exist."""
+    folder = osp.join(directory, name)
+    path = osp.join(folder, "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}")
+    if osp.isfile(path):
+        return path
+    if osp.isdir(folder):
+        found = sorted(f for f in os.listdir(folder) if f.startswith("model"))
+        hint = (
+            f'"{folder}" holds {", ".join(found) or "no checkpoint files"}. '
+            "Pass --load-epoch N to load model.pth.tar-N (a run saves only its last epoch unless "
+            "TRAIN.CHECKPOINT_FREQ is set, and model-best.pth.tar only with TEST.FINAL_MODEL best_val)."
+        )
+    else:
+        hint = (
+            f'"{folder}" does not exist: --model-dir must be the output folder of a training run '
+            f"(the one holding {name}/)."
+        )
+    raise FileNotFoundError(f'No checkpoint at "{path}". {hint}')
+
+
+@TRAINER_REGISTRY.register()
+class MultiModalAdapter(TrainerX):
+    """Trains the adapters with cross-entropy; amp (CUDA) uses autocast and a GradScaler."""
+
+    def check_cfg(self, cfg: CfgNode) -> None:
+        check_precision(cfg.TRAINER.MMADAPTER.PREC, f"{CONFIG_NODE}.PREC")
+
+    def build_model(self) -> None:
+        cfg = self.cfg
+        classnames = self.dm.dataset.classnames
+        self.precision = effective_precision(cfg.TRAINER.MMADAPTER.PREC, self.device)
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
+        self.model = build_custom_clip(cfg, classnames, self.precision)
+        learner = self.model.adapter_learner
+        print(f"Trainable parameters: {sum(p.numel() for p in learner.parameters()):,}")
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        self.optim = build_optimizer(learner, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+
+    def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
+        image, label = self.parse_batch_train(batch)
+        if self.scaler is not None:
+            with torch.autocast(device_type="cuda", dtype=torch.float16):
+                output = self.model(image)
+                loss = F.cross_entropy(output, label)
+            self.optim.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optim)
+            self.scaler.update()
+        else:
+            output = self.model(image)
+            loss = F.cross_entropy(output, label)
+            self.model_backward_and_update(loss)
+        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
+        """Load ``<directory>/adapter_learner/model.pth.tar-<epoch>`` (or model-best.pth.tar)."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        for name in self.get_model_names():
+            path = checkpoint_file(directory, epoch, name)
+            checkpoint = load_checkpoint(path)
+            print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
+            self._models[name].load_adapter_state_dict(checkpoint["state_dict"], source=path)
