@@ -12,14 +12,15 @@ class Logger:
     """A stdout replacement writing to the console and to a file.
 
     An existing file is appended to, never truncated: a resumed or repeated run keeps the earlier
-    lines above its own, so log parsers keep reading one ``log.txt`` per output folder.
+    lines above its own, so log parsers keep reading one ``log.txt`` per output folder. The file is
+    line-buffered, so a killed run loses no finished line.
     """
 
     def __init__(self, fpath: str) -> None:
         self.console: TextIO = sys.stdout
         mkdir_if_missing(osp.dirname(osp.abspath(fpath)))
         self.appending = osp.isfile(fpath) and osp.getsize(fpath) > 0
-        self.file: TextIO = open(fpath, "a")
+        self.file: TextIO = open(fpath, "a", buffering=1)
         if self.appending:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             self.file.write(f"\n===== {stamp}: a new process appends to this log =====\n")
