@@ -118,7 +118,8 @@ def test_resume_after_epoch_1_gives_identical_weights(full_run, data_root, tmp_p
     cfg = tiny_cfg(data_root, out)
     with pytest.raises(StopAfterFirstEpoch):
         run_with_log(InterruptedTrainer, cfg)
-    assert osp.isfile(osp.join(out, "resume.pth"))
+    state = torch.load(osp.join(out, "resume.pth"), weights_only=True)
+    assert state["epoch"] == 1 and set(state["rng"]) >= {"python", "numpy", "torch"}
     assert not osp.exists(osp.join(out, MODEL_NAME)), "CHECKPOINT_FREQ 0: no Dassl checkpoint before the last epoch"
 
     resumed_trainer = run_with_log(DasslTinyTrainer, cfg)
