@@ -37,6 +37,12 @@ class Logger:
     def isatty(self) -> bool:
         return self.console.isatty()
 
+    def __getattr__(self, name: str) -> object:
+        """Anything else (encoding, fileno, ...) is the console's, as code expecting a real stdout needs."""
+        if name == "console":
+            raise AttributeError(name)
+        return getattr(self.console, name)
+
     def close(self) -> None:
         """Close the log file and hand stdout back to the console if this logger owns it."""
         if sys.stdout is self:

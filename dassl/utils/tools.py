@@ -6,7 +6,7 @@ import json
 import os
 import os.path as osp
 import random
-import tempfile
+import uuid
 import warnings
 from typing import Any, Iterator, List, Sequence
 
@@ -39,11 +39,11 @@ def atomic_path(fpath: str) -> Iterator[str]:
     """Yield a temporary path next to ``fpath``; on success it replaces ``fpath`` in one rename.
 
     Readers never see a half-written file, and an interrupted write leaves the old file intact.
+    The caller creates the temporary file, so it gets the usual permissions (umask).
     """
     dirname = osp.dirname(osp.abspath(fpath))
     mkdir_if_missing(dirname)
-    fd, tmp = tempfile.mkstemp(prefix="." + osp.basename(fpath) + ".", suffix=".tmp", dir=dirname)
-    os.close(fd)
+    tmp = osp.join(dirname, f".{osp.basename(fpath)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
         os.replace(tmp, fpath)
