@@ -171,6 +171,7 @@ def test_logger_appends_and_keeps_stderr_out(tmp_path, capsys):
         logger = setup_logger(str(tmp_path))
         try:
             print(f"{run} run")
+            assert sys.stdout.encoding == console.encoding
             sys.stderr.write("progress bar\n")
         finally:
             logger.close()
