@@ -1,7 +1,7 @@
 """The `clip` API that CoOp-family trainers import: models, weights, tokenizer, preprocessing."""
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import torch
 from PIL import Image
@@ -18,7 +18,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class _ModelTable(Dict[str, str]):
+class _ModelTable(dict):
     """Model name -> official URL; a path to an existing file maps to itself.
 
     That lets trainer code written for OpenAI's package (`_download(_MODELS[name])`) take a local
