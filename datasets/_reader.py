@@ -13,6 +13,7 @@ from dassl.data.datasets import DatasetBase
 from ._cache import DerivedFiles, fewshot_splits
 from ._errors import DatasetNotFoundError, fix_hint, require_dir
 from ._splits import Split, read_split, split_to_json, subsample_classes
+from .robustness import apply_study_options, class_split, fewshot_sampler
 
 
 def dataset_root(cfg) -> str:
@@ -45,8 +46,11 @@ class CoOpDataset(DatasetBase, metaclass=abc.ABCMeta):
         require_dir(self.name, self.dataset_dir, self.root)
         files = DerivedFiles(self.name, self.dataset_dir, cfg.OUTPUT_DIR)
         train, val, test = self.full_split(files)
-        train, val = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val)
-        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        train, val = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val, fewshot_sampler(cfg))
+        train, val, test = subsample_classes(
+            train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES, **class_split(cfg)
+        )
+        train, val, test = apply_study_options(cfg, files, train, val, test)
         super().__init__(train_x=train, val=val, test=test)
 
     @property

@@ -8,8 +8,8 @@ and a released ``split_zhou_*.json`` reads back to the same items:
 - trainval -> 80% train / 20% val, per label in first-appearance order;
 - class folders -> 50% train / 20% val / 30% test per class, classes in sorted folder order;
 - base/new: the sorted labels of train, the first ceil(n/2) are base, the rest new, relabelled 0...
+  (other base:new ratios and roundings: DATASET.BASE_NEW_RATIO / BASE_ROUNDING, datasets/robustness.py).
 """
-import math
 import os
 import random
 from collections import defaultdict
@@ -19,6 +19,7 @@ from dassl.data.datasets import Datum
 from dassl.utils import listdir_nohidden, read_json
 
 from ._errors import require_images
+from ._study_options import base_class_count
 
 Split = Tuple[List[Datum], List[Datum], List[Datum]]
 SUBSAMPLE_CHOICES = ("all", "base", "new")
@@ -136,8 +137,11 @@ def split_class_folders(
     return split_per_class(dataset, per_class, root, image_dir, p_trn, p_val)
 
 
-def subsample_classes(*splits: List[Datum], subsample: str = "all") -> List[List[Datum]]:
-    """Keep the base (first ceil(n/2) sorted labels of the first split) or new classes, relabelled 0.."""
+def subsample_classes(*splits: List[Datum], subsample: str = "all", ratio: int = 1,
+                      rounding: str = "ceil") -> List[List[Datum]]:
+    """Keep the base (first ceil(n/2) sorted labels of the first split) or new classes, relabelled 0..
+
+    ``ratio`` / ``rounding``: base = ``base_class_count(n, ratio, rounding)`` instead (r:1 splits)."""
     if subsample not in SUBSAMPLE_CHOICES:
         raise ValueError(
             f"DATASET.SUBSAMPLE_CLASSES must be one of {SUBSAMPLE_CHOICES}, got {subsample!r}."
@@ -145,7 +149,7 @@ def subsample_classes(*splits: List[Datum], subsample: str = "all") -> List[List
     if subsample == "all":
         return list(splits)
     labels = sorted({item.label for item in splits[0]})
-    m = math.ceil(len(labels) / 2)
+    m = base_class_count(len(labels), ratio, rounding)
     selected = labels[:m] if subsample == "base" else labels[m:]
     relabeler = {label: new for new, label in enumerate(selected)}
     print(f"SUBSAMPLE {subsample.upper()} CLASSES!")

@@ -15,6 +15,7 @@ from ._cache import DerivedFiles, fewshot_splits, splits_problem
 from ._errors import DatasetNotFoundError, fix_hint, require_dir, require_file
 from ._reader import annotation_lines, dataset_root
 from ._splits import subsample_classes
+from .robustness import apply_study_options, class_split, fewshot_sampler
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
@@ -97,9 +98,15 @@ class ImageNet(DatasetBase):
             path = files.write_pickle("preprocessed.pkl", {"train": train, "test": test}, "preprocessed split")
             print(f"Saved preprocessed data to {path}")
 
-        train, _ = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train)
-        train, test = subsample_classes(train, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
-        super().__init__(train_x=train, val=test, test=test)
+        train, val = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, sampler=fewshot_sampler(cfg))
+        subsample = dict(subsample=cfg.DATASET.SUBSAMPLE_CLASSES, **class_split(cfg))
+        if val is None:  # CoOp's sampler: the val set is the test set
+            train, test = subsample_classes(train, test, **subsample)
+            val = test
+        else:
+            train, val, test = subsample_classes(train, val, test, **subsample)
+        train, val, test = apply_study_options(cfg, files, train, val, test)
+        super().__init__(train_x=train, val=val, test=test)
 
 
 class ImageNetVariant(DatasetBase):

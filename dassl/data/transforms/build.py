@@ -60,9 +60,23 @@ def build_transform(cfg: Any, is_train: bool = True, choices: Optional[Sequence[
         )
     target_size = f"{cfg.INPUT.SIZE[0]}x{cfg.INPUT.SIZE[1]}"
     normalize = T.Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD)
-    if is_train:
-        return _build_transform_train(cfg, choices, target_size, normalize)
-    return _build_transform_test(cfg, choices, target_size, normalize)
+    if is_train and not cfg.INPUT.get("TRAIN_USE_TEST_TRANSFORM", False):
+        tfm = _build_transform_train(cfg, choices, target_size, normalize)
+    else:
+        if is_train:
+            print("Training images go through the test pipeline (INPUT.TRAIN_USE_TEST_TRANSFORM)")
+        tfm = _build_transform_test(cfg, choices, target_size, normalize)
+    return _with_image_noise(cfg, tfm, is_train)
+
+
+def _with_image_noise(cfg: Any, tfm: T.Compose, is_train: bool) -> T.Compose:
+    """The robustness study's noise (datasets/robustness.py declares the keys): N(0, std^2) on every
+    normalised training image, and on evaluation images only with INPUT.IMAGE_NOISE_AT_TEST."""
+    std = cfg.INPUT.get("IMAGE_NOISE_STD", 0.0)
+    if std <= 0 or not (is_train or cfg.INPUT.get("IMAGE_NOISE_AT_TEST", False)):
+        return tfm
+    print(f"+ gaussian noise on every image (std={std})")
+    return T.Compose([*tfm.transforms, GaussianNoise(0.0, std, p=1.0)])
 
 
 def _build_transform_train(cfg: Any, choices: Sequence[str], target_size: str, normalize: T.Normalize) -> T.Compose:
