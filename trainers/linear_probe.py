@@ -1,0 +1,139 @@
+"""Linear-probe CLIP (CoOp's ``lpclip``): logistic regression on frozen image features.
+
+The image encoder's output (not normalised) is computed with the test transform for the few-shot
+train and validation images; C is searched on the validation features (``_probe_search``); the kept
+classifier is stored in an ``nn.Linear`` (``linear_probe``, float64) so that the engine's test,
+checkpoints and ``--eval-only`` work as for any trainer. The fit happens once, whatever
+OPTIM.MAX_EPOCH says. Unlike ``lpclip``, which draws its own few-shot samples with numpy, the probe sees
+the framework's few-shot split, the same images as every other method.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from clip.model import CLIP
+from dassl.config import CfgNode
+from dassl.data import build_data_loader
+from dassl.data.datasets.base_dataset import Datum
+from dassl.data.transforms import build_transform
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+
+from ._clip_utils import check_input_size, check_precision, effective_precision, load_clip
+from ._learner_io import load_learners
+from ._probe_search import COARSE_GRID, search_regularisation
+
+CONFIG_NODE = "TRAINER.LINEAR_PROBE"
+LEARNER_NAME = "linear_probe"
+
+
+def extend_cfg(cfg: CfgNode) -> None:
+    """Add ``TRAINER.LINEAR_PROBE`` with lpclip's values (fp16 features, 8 bisection steps)."""
+    node = CfgNode()
+    node.PREC = "fp16"
+    node.C_GRID = COARSE_GRID
+    node.NUM_STEP = 8
+    node.MAX_ITER = 1000
+    cfg.TRAINER.LINEAR_PROBE = node
+
+
+@torch.no_grad()
+def extract_features(clip_model: CLIP, loader, device: torch.device) -> Tuple[np.ndarray, np.ndarray]:
+    """Image-encoder outputs (float64, not normalised) and labels of every image of ``loader``."""
+    features, labels = [], []
+    for batch in loader:
+        features.append(clip_model.encode_image(batch["img"].to(device)).double().cpu())
+        labels.append(batch["label"])
+    return torch.cat(features).numpy(), torch.cat(labels).numpy()
+
+
+def probe_layer(classifier, num_classes: int, feature_dim: int) -> nn.Linear:
+    """An ``nn.Linear`` whose argmax equals ``classifier.predict`` (classes the probe never saw get a
+    bias of -inf; a two-class probe's single score becomes the second class's logit)."""
+    weight = torch.zeros(num_classes, feature_dim, dtype=torch.float64)
+    bias = torch.full((num_classes,), float("-inf"), dtype=torch.float64)
+    classes = torch.as_tensor(classifier.classes_, dtype=torch.long)
+    coef = torch.as_tensor(classifier.coef_, dtype=torch.float64)
+    intercept = torch.as_tensor(classifier.intercept_, dtype=torch.float64)
+    if len(classes) == 2:
+        weight[classes[1]], bias[classes[1]] = coef[0], intercept[0]
+        bias[classes[0]] = 0.0
+    else:
+        weight[classes], bias[classes] = coef, intercept
+    layer = nn.Linear(feature_dim, num_classes, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+    return layer
+
+
+@TRAINER_REGISTRY.register()
+class LinearProbe(TrainerX):
+    """Fits the probe in one pass (feature extraction, C search) and tests it like any trainer."""
+
+    def check_cfg(self, cfg: CfgNode) -> None:
+        check_precision(cfg.TRAINER.LINEAR_PROBE.PREC, f"{CONFIG_NODE}.PREC")
+
+    def build_model(self) -> None:
+        cfg = self.cfg
+        precision = effective_precision(cfg.TRAINER.LINEAR_PROBE.PREC, self.device)
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {precision})")
+        self.clip_model = load_clip(cfg, precision).to(self.device).eval()
+        check_input_size(cfg, self.clip_model)
+        feature_dim = self.clip_model.visual.output_dim
+        self.probe = nn.Linear(feature_dim, self.num_classes, dtype=torch.float64).to(self.device)
+        self.register_model(LEARNER_NAME, self.probe, None, None)
+        if self.max_epoch != 1:
+            print(f"LinearProbe fits once; OPTIM.MAX_EPOCH {self.max_epoch} is read as 1")
+            self.max_epoch = 1
+
+    def validation_split(self) -> List[Datum]:
+        """The few-shot validation images: min(K, 4) per class, as lpclip's validation shots."""
+        val = self.dm.dataset.val
+        if not val:
+            raise ValueError(
+                f"LinearProbe picks C on the validation split, but {self.cfg.DATASET.NAME} has none here. "
+                "Use a dataset with a validation split (the ImageNet variants are test-only)."
+            )
+        shots = self.cfg.DATASET.NUM_SHOTS
+        per_class = np.bincount([item.label for item in val])
+        if shots >= 1 and per_class.max() > min(shots, 4):
+            val = self.dm.dataset.generate_fewshot_dataset(val, num_shots=min(shots, 4))
+        return val
+
+    def feature_loader(self, data: List[Datum], split: str):
+        cfg = self.cfg
+        return build_data_loader(
+            cfg, data_source=data, batch_size=cfg.DATALOADER.TEST.BATCH_SIZE,
+            tfm=build_transform(cfg, is_train=False), is_train=False, split_name=split,
+        )
+
+    def run_epoch(self) -> None:
+        pcfg = self.cfg.TRAINER.LINEAR_PROBE
+        train_x, train_y = extract_features(
+            self.clip_model, self.feature_loader(self.dm.dataset.train_x, "train"), self.device
+        )
+        val_x, val_y = extract_features(self.clip_model, self.feature_loader(self.validation_split(), "val"), self.device)
+        print(f"Features: train {train_x.shape}, val {val_x.shape}")
+        result = search_regularisation(
+            train_x, train_y, val_x, val_y, coarse_grid=pcfg.C_GRID, num_step=pcfg.NUM_STEP, max_iter=pcfg.MAX_ITER
+        )
+        print(f"Coarse search: best C {result.coarse_c:g}")
+        for step, (left_c, left_acc, right_c, right_acc) in enumerate(result.trace, start=1):
+            print(f"step [{step}/{len(result.trace)}] C {left_c:.4g}: val {left_acc:.2f}% | C {right_c:.4g}: val {right_acc:.2f}%")
+        print(f"Chosen C {result.c:.6g} (val accuracy {result.val_accuracy:.2f}%)")
+        layer = probe_layer(result.classifier, self.num_classes, train_x.shape[1])
+        self.probe.load_state_dict(layer.state_dict())
+        self.write_scalar("train/val_acc", result.val_accuracy, 0)
+        self.write_scalar("train/C", result.c, 0)
+
+    @torch.no_grad()
+    def model_inference(self, input: Tensor) -> Tensor:
+        return self.probe(self.clip_model.encode_image(input).double())
+
+    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
+        """Load ``<directory>/linear_probe/model.pth.tar-<epoch>``."""
+        load_learners(self, directory, epoch, (), f"{self.num_classes} classes, backbone {self.cfg.MODEL.BACKBONE.NAME!r}")
