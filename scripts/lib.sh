@@ -15,7 +15,7 @@
 # Environment (see docs/REPRODUCE.md): DATA (dataset root, default data/), OUTPUT (output root,
 # default output), PYTHON (default python), EXTRA_OPTS (KEY VALUE config overrides appended to every
 # run, e.g. "DATALOADER.NUM_WORKERS 0 USE_CUDA False"), DATASETS / XD_DATASETS / DG_DATASETS (the
-# dataset lists of run_examples.sh and run_xd_dg.sh).
+# dataset lists of run_examples.sh and run_xd_dg.sh), QUIET=1 (a run's output goes only to its log.txt).
 #
 # Layout: $OUTPUT/<protocol>/<phase>/<dataset>/shots_<K>/<TRAINER>/<cfg>/seed<S>. A run is skipped
 # only when its result.json exists; an unfinished run is started again with the same command and the
@@ -37,6 +37,7 @@ OUTPUT="${OUTPUT:-output}"
 OUTPUT="${OUTPUT%/}"
 PYTHON="${PYTHON:-python}"
 EXTRA_OPTS="${EXTRA_OPTS:-}"
+QUIET="${QUIET:-0}"
 DATASETS="${DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101 imagenet}"
 XD_DATASETS="${XD_DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
 DG_DATASETS="${DG_DATASETS:-imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
@@ -124,10 +125,16 @@ launch() {  # launch OUTDIR DATASET CFG SEED, with the arrays RUN_FLAGS and RUN_
     method_file="$(method_yaml "$3")"
     read -r -a extra <<< "$EXTRA_OPTS"
     echo ">>> $TRAINER $3 | $2 | seed $4 -> $outdir"
-    "$PYTHON" "$REPO_ROOT/train.py" --root "$DATA" --seed "$4" --trainer "$TRAINER" \
-        --dataset-config-file "$dataset_file" --config-file "$method_file" --output-dir "$outdir" \
-        ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} ${RUN_OPTS[@]+"${RUN_OPTS[@]}"} ${extra[@]+"${extra[@]}"}
+    local command=("$PYTHON" "$REPO_ROOT/train.py" --root "$DATA" --seed "$4" --trainer "$TRAINER"
+        --dataset-config-file "$dataset_file" --config-file "$method_file" --output-dir "$outdir"
+        ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} ${RUN_OPTS[@]+"${RUN_OPTS[@]}"} ${extra[@]+"${extra[@]}"})
+    if [[ "$QUIET" == 1 ]]; then
+        "${command[@]}" > /dev/null || die "$outdir: the run failed (its output is in $outdir/log.txt)"
+    else
+        "${command[@]}"
+    fi
     [[ -f "$outdir/result.json" ]] || die "$outdir: the run ended without writing result.json (see its log.txt)"
+    printf '<<< accuracy %.2f%%\n' "$(sed -n 's/^ *"accuracy": \([^,]*\),*$/\1/p' "$outdir/result.json")"
 }
 
 select_device() {  # select_device GPU: a GPU index for CUDA_VISIBLE_DEVICES, or "cpu"

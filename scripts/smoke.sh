@@ -9,7 +9,8 @@
 # usage: bash scripts/smoke.sh [WORK]
 #   WORK  folder for the data, the tiny CLIP and the outputs (default: smoke/ in the repository)
 # Re-running is safe and fast: what exists is reused and finished runs are skipped.
-# Environment: PYTHON (default python), SMOKE_DATASETS (default "eurosat dtd"), SMOKE_SEEDS ("1 2").
+# Environment: PYTHON (default python), SMOKE_DATASETS (default "eurosat dtd"), SMOKE_SEEDS ("1 2"),
+# QUIET (default 1: each run's output goes only to its log.txt; 0 shows it).
 set -euo pipefail
 START_SECONDS=$SECONDS
 
@@ -37,7 +38,7 @@ if [[ ! -f "$CLIP_FILE" ]]; then
 fi
 
 # The tiny CLIP has 2 blocks per tower and 32x32 inputs: adapters go into blocks 1..2.
-export DATA="$WORK/data" OUTPUT="$WORK/output" PYTHON
+export DATA="$WORK/data" OUTPUT="$WORK/output" PYTHON QUIET="${QUIET:-1}"
 export EXTRA_OPTS="DATALOADER.NUM_WORKERS 0 USE_CUDA False MODEL.BACKBONE.NAME $CLIP_FILE INPUT.SIZE (32,32) TRAINER.MMADAPTER.ADAPTER_START 1 TRAINER.MMADAPTER.ADAPTER_END 2"
 for dataset in $SMOKE_DATASETS; do
     for seed in $SMOKE_SEEDS; do
