@@ -17,6 +17,13 @@ from trainers.mmadapter import DERIVED_BUFFERS
 EPOCHS = 4
 
 
+def predict_opts(trained):
+    """The shipped config's overrides that describe the trained tiny model."""
+    return ["MODEL.BACKBONE.NAME", str(trained["clip"]), "INPUT.SIZE", "(32, 32)", "USE_CUDA", "False",
+            "TRAINER.MMADAPTER.ADAPTER_START", "1", "TRAINER.MMADAPTER.ADAPTER_END", "4",
+            "TRAINER.MMADAPTER.ADAPTER_SCALE", "0.1"]
+
+
 def make_trainer(paths, output_dir, opts=()):
     cfg = mma_trainer_cfg(paths["data"], output_dir, paths["clip"], paths["repo"], opts)
     cfg.freeze()
@@ -116,15 +123,13 @@ def test_missing_checkpoint_names_the_path_and_what_exists(trained, tmp_path):
     with pytest.raises(FileNotFoundError) as excinfo:
         evaluator.load_model(str(trained["run"]), epoch=7)
     message = str(excinfo.value)
-    assert f"model.pth.tar-7" in message and f"holds model.pth.tar-{EPOCHS}" in message
+    assert "model.pth.tar-7" in message and f"holds model.pth.tar-{EPOCHS}" in message
     with pytest.raises(FileNotFoundError, match="does not exist: --model-dir must be the output folder"):
         evaluator.load_model(str(tmp_path / "nowhere"))
 
 
 def test_predict_returns_the_right_class(trained):
-    opts = ["MODEL.BACKBONE.NAME", str(trained["clip"]), "INPUT.SIZE", "(32, 32)", "USE_CUDA", "False",
-            "TRAINER.MMADAPTER.ADAPTER_START", "1", "TRAINER.MMADAPTER.ADAPTER_END", "4",
-            "TRAINER.MMADAPTER.ADAPTER_SCALE", "0.1"]
+    opts = predict_opts(trained)
     classnames = ["blue", "red", "green"]
     images = [str(p) for p in trained["held_out"]]
     results = predict(images, classnames, str(trained["run"]), topk=2, opts=opts)
@@ -135,9 +140,7 @@ def test_predict_returns_the_right_class(trained):
 
 def test_predict_command_prints_the_top_classes(trained, capsys, repo_root):
     image = str(trained["held_out"][0])
-    opts = ["MODEL.BACKBONE.NAME", str(trained["clip"]), "INPUT.SIZE", "(32, 32)", "USE_CUDA", "False",
-            "TRAINER.MMADAPTER.ADAPTER_START", "1", "TRAINER.MMADAPTER.ADAPTER_END", "4",
-            "TRAINER.MMADAPTER.ADAPTER_SCALE", "0.1"]
+    opts = predict_opts(trained)
     args = ["--model-dir", str(trained["run"]), "--load-epoch", str(EPOCHS), "--classnames", "green", "red",
             "blue", "--images", image, "--topk", "3", "--opts", *opts]
     predict_main(args)

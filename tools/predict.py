@@ -21,8 +21,7 @@ if __package__ in (None, ""):
 
 import torch
 
-import datasets
-import trainers
+import train
 from dassl.config import CfgNode, get_cfg_default
 from dassl.data.transforms import build_transform
 from dassl.utils import load_checkpoint, read_image
@@ -36,8 +35,7 @@ DEFAULT_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapter",
 def build_cfg(config_file: str = DEFAULT_CONFIG, opts: Sequence[str] = ()) -> CfgNode:
     """The default config with every trainer's node, the given yaml and ``KEY VALUE`` overrides."""
     cfg = get_cfg_default()
-    trainers.extend_cfg(cfg)
-    datasets.extend_cfg(cfg)
+    train.extend_cfg(cfg)
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     cfg.freeze()

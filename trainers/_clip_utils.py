@@ -42,8 +42,7 @@ def load_clip(cfg, precision: str) -> CLIP:
     """Load ``cfg.MODEL.BACKBONE.NAME`` (a model name such as "ViT-B/16", or a checkpoint path) on the
     CPU, in fp16 for ``precision == "fp16"`` and fp32 otherwise, as the CoOp-family trainers do."""
     check_precision(precision, "precision")
-    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False)
-    model.float()
+    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False)  # fp32 on the CPU
     if precision == "fp16":
         convert_weights(model)
     return model

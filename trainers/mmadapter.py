@@ -235,8 +235,10 @@ class MultiModalAdapter(TrainerX):
     def build_model(self) -> None:
         cfg = self.cfg
         classnames = self.dm.dataset.classnames
-        self.precision = effective_precision(cfg.TRAINER.MMADAPTER.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
+        requested = cfg.TRAINER.MMADAPTER.PREC
+        self.precision = effective_precision(requested, self.device)
+        note = "" if self.precision == requested else f" (PREC {requested} runs as {self.precision} on {self.device.type})"
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision}{note})")
         self.model = build_custom_clip(cfg, classnames, self.precision)
         learner = self.model.adapter_learner
         print(f"Trainable parameters: {sum(p.numel() for p in learner.parameters()):,}")
