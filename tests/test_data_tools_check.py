@@ -38,7 +38,7 @@ def test_problems_are_reported_with_their_fix(fake_data_root, tmp_path, capsys):
     assert f"released split file not found: {tmp_path}/oxford_pets/split_zhou_OxfordPets.json" in out
     assert f"python tools/download_data.py {tmp_path} --names oxford_pets" in out
     assert f"SUN397: dataset folder not found: {tmp_path}/sun397" in out
-    assert f"EuroSAT: 1 image(s) cannot be decoded" in out and str(damaged) in out
+    assert "EuroSAT: 1 image(s) cannot be decoded" in out and str(damaged) in out
     assert "0 of 3 dataset(s) load" in out
 
 
