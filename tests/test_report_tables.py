@@ -1,5 +1,6 @@
 """tools/report.py builds the tables from result.json files, with hand-computed expectations."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,20 +44,24 @@ def output_root(tmp_path: Path) -> Path:
     for shots, accuracy in [(1, 30.0), (4, 50.0)]:
         write_result(root, f"fewshot/train_all/dtd/shots_{shots}/MultiModalAdapter/vit_b16_fewshot_{shots}shot/seed1", accuracy)
     write_result(root, "fewshot/train_all/eurosat/shots_4/MultiModalAdapter/vit_b16_fewshot_4shot/seed1", 70.0)
+    write_result(root, "fewshot/train_all/eurosat/shots_4/MultiModalAdapter/vit_b16_fewshot_4shot/seed2", 72.0)
+    write_result(root, "fewshot/train_all/dtd/shots_1/CoOp/vit_b16_ep50/seed1", 40.0)
+    write_result(root, "fewshot/train_all/imagenet/shots_16/CoOp/vit_b16_ep50/seed1", 60.0)
+    write_result(root, "fewshot/train_all/dtd/shots_16/CoOp/vit_b16/seed1", 65.0)
     write_result(root, "smoke/not/in/the/layout", 1.0)
     return root
 
 
 def test_base_to_novel_rows_and_average(output_root):
     runs = report.find_runs(str(output_root))
-    groups = report.group_runs(runs, ["base2new"])
+    groups = report.base2new_groups(runs)
     assert list(groups) == [("MultiModalAdapter", "vit_b16_ep5", 16)]
-    rows = {row.dataset: row for row in report.base2new_rows(groups[("MultiModalAdapter", "vit_b16_ep5", 16)])}
-    assert [*rows] == ["imagenet", "dtd", "eurosat", "average (2 datasets)"]
+    rows = {row.dataset: row for row in report.base2new_rows(groups[("MultiModalAdapter", "vit_b16_ep5", 16)], "vit_b16_ep5")}
+    assert [*rows] == ["imagenet (vit_b16_ep5_imnet)", "dtd", "eurosat", "average (2 datasets)"]
     eurosat = rows["eurosat"]
     assert (eurosat.base.mean, eurosat.base.seeds, eurosat.novel.mean, eurosat.novel.seeds) == (81.0, 2, 72.0, 2)
     assert eurosat.hm == pytest.approx(2 * 81 * 72 / (81 + 72))
-    assert rows["imagenet"].hm == pytest.approx(2 * 60 * 90 / 150)
+    assert rows["imagenet (vit_b16_ep5_imnet)"].hm == pytest.approx(2 * 60 * 90 / 150)
     assert rows["dtd"].novel is None and rows["dtd"].hm is None
     average = rows["average (2 datasets)"]
     assert (average.base.mean, average.novel.mean) == (70.5, 81.0)
@@ -66,7 +71,7 @@ def test_base_to_novel_rows_and_average(output_root):
 
 def test_cross_dataset_and_domain_generalization(output_root):
     runs = report.find_runs(str(output_root))
-    group = report.group_runs(runs, ["xd", "dg"])[("MultiModalAdapter", "vit_b16_ep1_xd", 16)]
+    group = [run for run in runs if run.protocol in ("xd", "dg")]
     xd = report.transfer_table(group, "xd")
     assert (xd.source.mean, xd.source.seeds) == (70.5, 2)
     assert [(name, cell.mean, cell.seeds) for name, cell in xd.targets] == [("caltech101", 94.0, 1), ("eurosat", 45.0, 2)]
@@ -76,14 +81,16 @@ def test_cross_dataset_and_domain_generalization(output_root):
     assert dg.average.mean == 57.0 and dg.source.mean == 70.5
 
 
-def test_fewshot_configs_of_one_method_share_a_table(output_root):
-    runs = report.find_runs(str(output_root))
-    groups = report.group_fewshot_runs(runs)
-    assert list(groups) == [("MultiModalAdapter", "vit_b16_fewshot_{shots}shot")]
-    shots, rows = report.fewshot_rows(groups[("MultiModalAdapter", "vit_b16_fewshot_{shots}shot")])
-    assert shots == [1, 4]
-    table = {name: {k: cell.mean for k, cell in cells.items()} for name, cells in rows}
-    assert table == {"dtd": {1: 30.0, 4: 50.0}, "eurosat": {4: 70.0}, "average (2 datasets)": {4: 60.0}}
+def test_fewshot_table_per_trainer_with_its_configs(output_root):
+    runs = [run for run in report.find_runs(str(output_root)) if run.protocol == "fewshot"]
+    mma = report.fewshot_table([run for run in runs if run.trainer == "MultiModalAdapter"])
+    assert mma.shots == [1, 4]
+    table = {name: {k: (cell.mean, cell.seeds) for k, cell in cells.items()} for name, cells in mma.rows}
+    assert table == {"dtd": {1: (30.0, 1), 4: (50.0, 1)}, "eurosat": {4: (71.0, 2)}, "average (2 datasets)": {4: (60.5, 1)}}
+    assert mma.configs == {1: ["vit_b16_fewshot_1shot"], 4: ["vit_b16_fewshot_4shot"]}
+    coop = report.fewshot_table([run for run in runs if run.trainer == "CoOp"])
+    assert coop.configs == {1: ["vit_b16_ep50"], 16: ["vit_b16", "vit_b16_ep50"]}
+    assert [name for name, _ in coop.rows] == ["imagenet", "dtd", "average (2 datasets)"]
 
 
 def test_command_prints_every_table(output_root):
@@ -93,12 +100,30 @@ def test_command_prints_every_table(output_root):
     )
     out = done.stdout
     assert "== Base-to-novel: MultiModalAdapter / vit_b16_ep5 / 16 shots ==" in out
-    assert "eurosat               81.00 (2)  72.00 (2)  76.24" in out
-    assert "average (2 datasets)  70.50 (1)  81.00 (1)  75.39" in out
+    assert re.search(r"^eurosat +81.00 \(2\) +72.00 \(2\) +76.24$", out, flags=re.M)
+    assert re.search(r"^average \(2 datasets\) +70.50 \(1\) +81.00 \(1\) +75.39$", out, flags=re.M)
     assert "== Cross-dataset: MultiModalAdapter / vit_b16_ep1_xd / 16 shots ==" in out
     assert "average (2 targets)  69.50 (1)" in out
     assert "== Domain generalization: MultiModalAdapter / vit_b16_ep1_xd / 16 shots ==" in out
-    assert "== Few-shot (all classes): MultiModalAdapter / vit_b16_fewshot_{shots}shot ==" in out
+    assert "== Few-shot (all classes): MultiModalAdapter ==" in out
+    assert "configs: 1 shots: vit_b16_fewshot_1shot; 4 shots: vit_b16_fewshot_4shot" in out
+    assert re.search(r"^imagenet \(vit_b16_ep5_imnet\) +60.00 \(1\) +90.00 \(1\) +72.00$", out, flags=re.M)
+
+
+def test_imagenet_only_config_joins_the_trainer_tables_without_imagenet(tmp_path):
+    root = tmp_path / "output"
+    write_result(root, "base2new/train_base/imagenet/shots_16/CoOp/vit_b16_ep50_ctxv1/seed1", 70.0)
+    write_result(root, "base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1", 60.0)
+    write_result(root, "base2new/train_base/dtd/shots_16/CoOp/rn50/seed1", 50.0)
+    write_result(root, "base2new/train_base/imagenet/shots_16/CoOp/rn50/seed1", 40.0)
+    groups = report.base2new_groups(report.find_runs(str(root)))
+    assert {key: sorted(run.dataset for run in group) for key, group in groups.items()} == {
+        ("CoOp", "rn50", 16): ["dtd", "imagenet"],
+        ("CoOp", "vit_b16_ctxv1", 16): ["dtd", "imagenet"],
+    }
+    write_result(root, "base2new/train_base/imagenet/shots_16/CoOp/vit_b16_ep25_ctxv1/seed1", 71.0)
+    groups = report.base2new_groups(report.find_runs(str(root)))
+    assert ("CoOp", "vit_b16_ep25_ctxv1", 16) in groups and ("CoOp", "vit_b16_ep50_ctxv1", 16) in groups
 
 
 def test_empty_and_broken_outputs(tmp_path):

@@ -86,7 +86,7 @@ def test_fewshot_and_run_examples(tmp_path, fake_data_root, tiny_clip_checkpoint
         assert base["config_files"]["method"].endswith(f"{cfg}.yaml")
         assert base["num_images"] >= classes
     assert re.search(r"^average \(2 datasets\) +[\d.]+ \(1\) +[\d.]+ \(1\) +[\d.]+$", done.stdout, flags=re.M)
-    assert "== Few-shot (all classes): MultiModalAdapter / vit_b16_fewshot_{shots}shot ==" in done.stdout
+    assert "== Few-shot (all classes): MultiModalAdapter ==" in done.stdout
 
 
 def test_argument_errors_are_clear(tmp_path):

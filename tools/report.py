@@ -12,9 +12,11 @@ Every finished run leaves ``result.json`` in its folder, laid out by the scripts
 Each cell is the mean over the seeds found, with the number of seeds in brackets. The base-to-novel
 HM of a dataset is 2BN/(B+N) on the seed means; the average row averages B and N over the datasets
 that have both and takes the HM of those averages (the convention of the published tables).
-Runs are grouped by trainer and config; a config named ``<cfg>_imnet`` (MMA's ImageNet batch size)
-counts as ``<cfg>`` so that ImageNet joins the other datasets' rows. Unfinished runs (no
-result.json) are not counted.
+Tables are per trainer and config. Methods often train ImageNet with a config of its own (MMA's
+``vit_b16_ep5_imnet``): a base-to-novel config used only for ImageNet joins the trainer's other
+tables that lack ImageNet (its row names the config). Few-shot tables are per trainer, since
+methods pick a config per shot count; the configs used are listed under the table. Unfinished runs
+(no result.json) are not counted.
 """
 import argparse
 import json
@@ -23,14 +25,13 @@ import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 DATASET_ORDER = [
     "imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
     "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
     "imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r",
 ]
-IMAGENET_CFG_SUFFIX = "_imnet"
 RUN_DIR_PATTERN = re.compile(
     r"^(?P<protocol>[^/]+)/(?P<phase>[^/]+)/(?P<dataset>[^/]+)/shots_(?P<shots>-?\d+)/"
     r"(?P<trainer>[^/]+)/(?P<cfg>[^/]+)/seed(?P<seed>-?\d+)$"
@@ -94,19 +95,6 @@ def find_runs(output_root: str) -> List[Run]:
     return runs
 
 
-def table_cfg(cfg: str) -> str:
-    """The config name a run is grouped under (``X_imnet`` joins ``X``)."""
-    if cfg.endswith(IMAGENET_CFG_SUFFIX) and len(cfg) > len(IMAGENET_CFG_SUFFIX):
-        return cfg[: -len(IMAGENET_CFG_SUFFIX)]
-    return cfg
-
-
-def fewshot_table_cfg(cfg: str, shots: int) -> str:
-    """The few-shot config name with its shot count as ``{shots}`` (``x_4shot`` -> ``x_{shots}shot``),
-    so that one method's per-shot configs share a table, as scripts' FEWSHOT_CFG patterns name them."""
-    return re.sub(rf"(?<![0-9]){shots}(?=shots?(?![A-Za-z]))", "{shots}", table_cfg(cfg))
-
-
 def dataset_sort_key(name: str) -> Tuple[int, str]:
     return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), name)
 
@@ -115,12 +103,8 @@ def harmonic_mean(base: float, novel: float) -> float:
     return 2 * base * novel / (base + novel) if base + novel > 0 else 0.0
 
 
-def average_cells(runs: Iterable[Run]) -> Dict[Tuple[str, str, str], Cell]:
-    """Seed-average the runs that share (protocol, phase, dataset)."""
-    accuracies: Dict[Tuple[str, str, str], List[float]] = defaultdict(list)
-    for run in runs:
-        accuracies[(run.protocol, run.phase, run.dataset)].append(run.accuracy)
-    return {key: Cell(sum(values) / len(values), len(values)) for key, values in accuracies.items()}
+def seed_mean(runs: Sequence[Run]) -> Cell:
+    return Cell(sum(run.accuracy for run in runs) / len(runs), len(runs))
 
 
 def mean_cell(cells: Sequence[Cell]) -> Cell:
@@ -128,22 +112,28 @@ def mean_cell(cells: Sequence[Cell]) -> Cell:
     return Cell(sum(cell.mean for cell in cells) / len(cells), min(cell.seeds for cell in cells))
 
 
-def group_runs(runs: Iterable[Run], protocols: Sequence[str]) -> Dict[Tuple[str, str, int], List[Run]]:
-    """Runs of the given protocols keyed by (trainer, table config, shots)."""
-    groups: Dict[Tuple[str, str, int], List[Run]] = defaultdict(list)
+def group_by(runs: Iterable[Run], key: Callable[[Run], Tuple]) -> Dict[Tuple, List[Run]]:
+    groups: Dict[Tuple, List[Run]] = defaultdict(list)
     for run in runs:
-        if run.protocol in protocols:
-            groups[(run.trainer, table_cfg(run.cfg), run.shots)].append(run)
+        groups[key(run)].append(run)
     return dict(sorted(groups.items()))
 
 
-def group_fewshot_runs(runs: Iterable[Run]) -> Dict[Tuple[str, str], List[Run]]:
-    """Few-shot runs keyed by (trainer, config pattern), all shot counts together."""
-    groups: Dict[Tuple[str, str], List[Run]] = defaultdict(list)
-    for run in runs:
-        if run.protocol == "fewshot":
-            groups[(run.trainer, fewshot_table_cfg(run.cfg, run.shots))].append(run)
-    return dict(sorted(groups.items()))
+def base2new_groups(runs: Iterable[Run]) -> Dict[Tuple[str, str, int], List[Run]]:
+    """Base-to-novel runs keyed by (trainer, config, shots); an ImageNet-only config of a trainer joins
+    that trainer's groups without ImageNet runs (when it is the trainer's only ImageNet-only config)."""
+    groups = group_by((run for run in runs if run.protocol == "base2new"), lambda r: (r.trainer, r.cfg, r.shots))
+    has_imagenet = {key for key, group in groups.items() if any(run.dataset == "imagenet" for run in group)}
+    imagenet_only = [key for key in has_imagenet if all(run.dataset == "imagenet" for run in groups[key])]
+    for key in imagenet_only:
+        trainer, _, shots = key
+        siblings = [other for other in imagenet_only if (other[0], other[2]) == (trainer, shots)]
+        hosts = [other for other in groups if (other[0], other[2]) == (trainer, shots) and other not in has_imagenet]
+        if len(siblings) == 1 and hosts:
+            for host in hosts:
+                groups[host] = groups[host] + groups[key]
+            del groups[key]
+    return groups
 
 
 @dataclass
@@ -154,16 +144,17 @@ class Base2NewRow:
     hm: Optional[float]
 
 
-def base2new_rows(runs: Sequence[Run]) -> List[Base2NewRow]:
+def base2new_rows(runs: Sequence[Run], table_cfg: str) -> List[Base2NewRow]:
     """Per-dataset rows, then the average over the datasets that have both base and novel."""
-    cells = average_cells(runs)
-    datasets = sorted({dataset for protocol, _, dataset in cells if protocol == "base2new"}, key=dataset_sort_key)
     rows = []
-    for dataset in datasets:
-        base = cells.get(("base2new", "train_base", dataset))
-        novel = cells.get(("base2new", "test_new", dataset))
-        hm = harmonic_mean(base.mean, novel.mean) if base and novel else None
-        rows.append(Base2NewRow(dataset, base, novel, hm))
+    for (dataset, cfg), group in sorted(
+        group_by(runs, lambda r: (r.dataset, r.cfg)).items(), key=lambda item: dataset_sort_key(item[0][0])
+    ):
+        phases = group_by(group, lambda r: (r.phase,))
+        base = seed_mean(phases[("train_base",)]) if ("train_base",) in phases else None
+        novel = seed_mean(phases[("test_new",)]) if ("test_new",) in phases else None
+        label = dataset if cfg == table_cfg else f"{dataset} ({cfg})"
+        rows.append(Base2NewRow(label, base, novel, harmonic_mean(base.mean, novel.mean) if base and novel else None))
     complete = [row for row in rows if row.hm is not None]
     if complete:
         base_avg = mean_cell([row.base for row in complete])
@@ -184,35 +175,39 @@ class TransferTable:
 
 def transfer_table(runs: Sequence[Run], target_protocol: str) -> TransferTable:
     """The cross-dataset (target_protocol "xd") or DG ("dg") table of one trainer and config."""
-    cells = average_cells(runs)
-    targets = sorted(
-        ((dataset, cell) for (protocol, phase, dataset), cell in cells.items()
-         if protocol == target_protocol and phase == "test"),
-        key=lambda item: dataset_sort_key(item[0]),
-    )
+    source = [run for run in runs if (run.protocol, run.phase, run.dataset) == ("xd", "train", "imagenet")]
+    targets = [
+        (dataset, seed_mean(group))
+        for (dataset,), group in sorted(
+            group_by((r for r in runs if (r.protocol, r.phase) == (target_protocol, "test")), lambda r: (r.dataset,)).items(),
+            key=lambda item: dataset_sort_key(item[0][0]),
+        )
+    ]
     average = mean_cell([cell for _, cell in targets]) if targets else None
-    return TransferTable(cells.get(("xd", "train", "imagenet")), targets, average)
+    return TransferTable(seed_mean(source) if source else None, targets, average)
 
 
-def fewshot_rows(runs: Sequence[Run]) -> Tuple[List[int], List[Tuple[str, Dict[int, Cell]]]]:
-    """Shot counts found, and per dataset a {shots: cell} map; the last row averages the datasets
-    (for the shot counts that every dataset has)."""
-    accuracies: Dict[Tuple[str, int], List[float]] = defaultdict(list)
-    for run in runs:
-        accuracies[(run.dataset, run.shots)].append(run.accuracy)
-    shots = sorted({k for _, k in accuracies})
-    datasets = sorted({dataset for dataset, _ in accuracies}, key=dataset_sort_key)
+@dataclass
+class FewShotTable:
+    shots: List[int]
+    rows: List[Tuple[str, Dict[int, Cell]]]
+    configs: Dict[int, List[str]]
+
+
+def fewshot_table(runs: Sequence[Run]) -> FewShotTable:
+    """Per dataset a {shots: cell} map, then the per-shot average over datasets (for the shot counts
+    that every dataset has), and the configs used for each shot count."""
+    shots = sorted({run.shots for run in runs})
+    datasets = sorted({run.dataset for run in runs}, key=dataset_sort_key)
     rows = [
-        (dataset, {k: Cell(sum(v) / len(v), len(v)) for (name, k), v in accuracies.items() if name == dataset})
+        (dataset, {k: seed_mean(group) for (name, k), group in group_by(runs, lambda r: (r.dataset, r.shots)).items()
+                   if name == dataset})
         for dataset in datasets
     ]
-    averages = {
-        k: mean_cell([cells[k] for _, cells in rows])
-        for k in shots
-        if all(k in cells for _, cells in rows)
-    }
+    averages = {k: mean_cell([cells[k] for _, cells in rows]) for k in shots if all(k in cells for _, cells in rows)}
     rows.append((f"average ({len(datasets)} datasets)", averages))
-    return shots, rows
+    configs = {k: sorted({run.cfg for run in runs if run.shots == k}) for k in shots}
+    return FewShotTable(shots, rows, configs)
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -229,19 +224,20 @@ def show(cell: Optional[Cell]) -> str:
 
 
 def render(runs: Sequence[Run]) -> str:
-    """All tables for the runs found: one section per protocol and (trainer, config, shots)."""
+    """All tables for the runs found: one section per protocol and group."""
     sections = []
-    for (trainer, cfg, shots), group in group_runs(runs, ["base2new"]).items():
+    for (trainer, cfg, shots), group in base2new_groups(runs).items():
         rows = [
             [row.dataset, show(row.base), show(row.novel), "-" if row.hm is None else f"{row.hm:.2f}"]
-            for row in base2new_rows(group)
+            for row in base2new_rows(group, cfg)
         ]
         sections.append(
             f"== Base-to-novel: {trainer} / {cfg} / {shots} shots ==\n"
             + format_table(["dataset", "base", "novel", "HM"], rows)
         )
+    transfer_groups = group_by((r for r in runs if r.protocol in ("xd", "dg")), lambda r: (r.trainer, r.cfg, r.shots))
     for protocol, title in (("xd", "Cross-dataset"), ("dg", "Domain generalization")):
-        for (trainer, cfg, shots), group in group_runs(runs, ["xd", "dg"]).items():
+        for (trainer, cfg, shots), group in transfer_groups.items():
             table = transfer_table(group, protocol)
             if not table.targets:
                 continue
@@ -251,12 +247,14 @@ def render(runs: Sequence[Run]) -> str:
             sections.append(
                 f"== {title}: {trainer} / {cfg} / {shots} shots ==\n" + format_table(["dataset", "accuracy"], rows)
             )
-    for (trainer, cfg), group in group_fewshot_runs(runs).items():
-        shots, rows = fewshot_rows(group)
-        body = [[dataset, *(show(cells.get(k)) for k in shots)] for dataset, cells in rows]
+    for (trainer,), group in group_by((r for r in runs if r.protocol == "fewshot"), lambda r: (r.trainer,)).items():
+        table = fewshot_table(group)
+        body = [[dataset, *(show(cells.get(k)) for k in table.shots)] for dataset, cells in table.rows]
+        configs = "; ".join(f"{k} shots: {', '.join(names)}" for k, names in table.configs.items())
         sections.append(
-            f"== Few-shot (all classes): {trainer} / {cfg} ==\n"
-            + format_table(["dataset", *(f"{k} shots" for k in shots)], body)
+            f"== Few-shot (all classes): {trainer} ==\n"
+            + format_table(["dataset", *(f"{k} shots" for k in table.shots)], body)
+            + f"\nconfigs: {configs}"
         )
     if not sections:
         return "No finished runs (result.json files in the scripts' folder layout) were found."
