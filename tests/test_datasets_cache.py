@@ -1,8 +1,8 @@
 """Few-shot and preprocessed caches: file names, determinism, stale and unreadable caches, read-only roots."""
+import builtins
 import errno
 import os
 import pickle
-import tempfile
 
 import pytest
 
@@ -86,23 +86,37 @@ def test_unreadable_cache_is_rebuilt(eurosat):
         assert set(pickle.load(handle)) == {"train", "val"}
 
 
-@pytest.fixture
-def read_only_datasets(monkeypatch, tmp_path):
-    """Make every write below tmp_path/data fail the way a read-only mount does (the tests run as root)."""
-    real_mkstemp = tempfile.mkstemp
-    blocked = str(tmp_path / "data")
+def make_read_only(monkeypatch, folder) -> None:
+    """Make creating files and folders below ``folder`` fail as on a read-only mount (chmod is no use as root)."""
+    blocked = str(folder)
+    real_open, real_makedirs, real_mkdir = builtins.open, os.makedirs, os.mkdir
 
-    def mkstemp(*args, **kwargs):
-        if str(kwargs.get("dir", "")).startswith(blocked):
-            raise OSError(errno.EROFS, "Read-only file system")
-        return real_mkstemp(*args, **kwargs)
+    def refuse_below(path):
+        if str(path).startswith(blocked):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    return tmp_path / "data"
+    def open_(file, mode="r", *args, **kwargs):
+        if any(flag in mode for flag in "wax+"):
+            refuse_below(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def makedirs(name, *args, **kwargs):
+        refuse_below(name)
+        return real_makedirs(name, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        refuse_below(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(os, "makedirs", makedirs)
+    monkeypatch.setattr(os, "mkdir", mkdir)
 
 
-def test_read_only_root_caches_under_the_output_folder(fake_data_root, tmp_path, read_only_datasets):
+def test_read_only_root_caches_under_the_output_folder(fake_data_root, tmp_path, monkeypatch):
+    read_only_datasets = tmp_path / "data"
     linked_copy(fake_data_root, read_only_datasets, "EuroSAT")
+    make_read_only(monkeypatch, read_only_datasets)
     out = tmp_path / "output"
     data, printed = load(read_only_datasets, "EuroSAT", shots=2, seed=1, output_dir=out)
     fallback = out / "dataset_cache" / "eurosat" / "split_fewshot" / "shot_2-seed_1.pkl"
@@ -115,8 +129,10 @@ def test_read_only_root_caches_under_the_output_folder(fake_data_root, tmp_path,
 
 
 def test_read_only_root_without_split_file_saves_the_split_under_the_output_folder(
-        fake_data_root, tmp_path, read_only_datasets):
+        fake_data_root, tmp_path, monkeypatch):
+    read_only_datasets = tmp_path / "data"
     linked_copy(fake_data_root, read_only_datasets, "DescribableTextures", drop=["split_zhou_DescribableTextures.json"])
+    make_read_only(monkeypatch, read_only_datasets)
     out = tmp_path / "output"
     load(read_only_datasets, "DescribableTextures", output_dir=out)
     saved = out / "dataset_cache" / "dtd" / "split_zhou_DescribableTextures.json"
@@ -126,13 +142,9 @@ def test_read_only_root_without_split_file_saves_the_split_under_the_output_fold
 
 
 def test_read_only_root_with_existing_caches_needs_no_writes(fake_data_root, tmp_path, monkeypatch):
-    linked_copy(fake_data_root, tmp_path, "EuroSAT")
-    load(tmp_path, "EuroSAT", shots=2, seed=1)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("nothing should be written")
-
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    data, printed = load(tmp_path, "EuroSAT", shots=2, seed=1, output_dir=tmp_path / "out")
+    linked_copy(fake_data_root, tmp_path / "data", "EuroSAT")
+    load(tmp_path / "data", "EuroSAT", shots=2, seed=1)
+    make_read_only(monkeypatch, tmp_path / "data")
+    data, printed = load(tmp_path / "data", "EuroSAT", shots=2, seed=1, output_dir=tmp_path / "out")
     assert "Loading preprocessed few-shot data" in printed and len(data.train_x) == 20
-    assert not (tmp_path / "out").exists()
+    assert "not writable" not in printed and not (tmp_path / "out").exists()
