@@ -89,3 +89,12 @@ def test_search_rejects_an_empty_grid():
     (train_x, train_y), (val_x, val_y) = clusters(2, 3, 0.1, 1), clusters(2, 3, 0.1, 2)
     with pytest.raises(ValueError, match="coarse C grid is empty"):
         search_regularisation(train_x, train_y, val_x, val_y, coarse_grid=())
+
+
+def test_c_grid_from_yaml_strings_and_bad_entries():
+    from trainers.linear_probe import coarse_grid
+
+    assert coarse_grid(["1e6", 1.0e-4, 100]) == [1e6, 1e-4, 100.0]
+    for bad in (["1e6", "ten"], [0.0], [-1.0]):
+        with pytest.raises(ValueError, match=r"TRAINER.LINEAR_PROBE.C_GRID holds .* positive number"):
+            coarse_grid(bad)

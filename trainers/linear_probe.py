@@ -40,6 +40,21 @@ def extend_cfg(cfg: CfgNode) -> None:
     cfg.TRAINER.LINEAR_PROBE = node
 
 
+def coarse_grid(values) -> List[float]:
+    """``C_GRID`` as floats. YAML reads ``1e6`` (no dot) as a string, so strings are parsed here, and a
+    value that is not a positive number is an error naming it."""
+    grid = []
+    for value in values:
+        try:
+            c = float(value)
+        except (TypeError, ValueError):
+            c = float("nan")
+        if not c > 0:
+            raise ValueError(f"{CONFIG_NODE}.C_GRID holds {value!r}; every entry must be a positive number such as 1.0e+6.")
+        grid.append(c)
+    return grid
+
+
 @torch.no_grad()
 def extract_features(clip_model: CLIP, loader, device: torch.device) -> Tuple[np.ndarray, np.ndarray]:
     """Image-encoder outputs (float64, not normalised) and labels of every image of ``loader``."""
@@ -119,7 +134,8 @@ class LinearProbe(TrainerX):
         val_x, val_y = extract_features(self.clip_model, self.feature_loader(self.validation_split(), "val"), self.device)
         print(f"Features: train {train_x.shape}, val {val_x.shape}")
         result = search_regularisation(
-            train_x, train_y, val_x, val_y, coarse_grid=pcfg.C_GRID, num_step=pcfg.NUM_STEP, max_iter=pcfg.MAX_ITER
+            train_x, train_y, val_x, val_y, coarse_grid=coarse_grid(pcfg.C_GRID), num_step=pcfg.NUM_STEP,
+            max_iter=pcfg.MAX_ITER,
         )
         print(f"Coarse search: best C {result.coarse_c:g}")
         for step, (left_c, left_acc, right_c, right_acc) in enumerate(result.trace, start=1):

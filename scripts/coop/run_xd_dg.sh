@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Cross-dataset and DG tables of CoOp for one seed: ImageNet once, then $XD_DATASETS and $DG_DATASETS.
+# usage: bash scripts/coop/run_xd_dg.sh GPU|cpu SEED [CFG=vit_b16_ep50_ctxv1]
+source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
+run_xd_dg "$@"
