@@ -1,5 +1,8 @@
 """Without a split JSON the readers build the split from the raw annotation files and save it."""
 import json
+import os
+import random
+from collections import defaultdict
 
 import pytest
 
@@ -45,3 +48,39 @@ def test_fgvc_aircraft_always_reads_the_official_split_files(fake_data_root, tmp
     assert [i.impath.rsplit("/", 1)[1] for i in data.val] == [line.split(" ")[0] + ".jpg" for line in lines]
     assert [i.classname for i in data.val] == [line.split(" ", 1)[1] for line in lines]
     assert "Reading split" not in printed
+
+
+def test_class_folder_split_follows_coop_draw_order(fake_data_root, tmp_path):
+    """Sorted folders; per folder: directory order, random.shuffle, round(50%) / round(20%) / rest."""
+    linked_copy(fake_data_root, tmp_path, "EuroSAT", drop=["split_zhou_EuroSAT.json"])
+    image_dir = tmp_path / "eurosat" / "2750"
+    random.seed(7)
+    expected = {"train": [], "val": [], "test": []}
+    for folder in sorted(os.listdir(image_dir)):
+        images = [str(image_dir / folder / name) for name in os.listdir(image_dir / folder)]
+        random.shuffle(images)
+        n_train, n_val = round(len(images) * 0.5), round(len(images) * 0.2)
+        expected["train"] += images[:n_train]
+        expected["val"] += images[n_train:n_train + n_val]
+        expected["test"] += images[n_train + n_val:]
+    data, _ = load(tmp_path, "EuroSAT", seed=7)
+    assert {"train": list(impaths(data.train_x)), "val": list(impaths(data.val)), "test": list(impaths(data.test))} == expected
+
+
+def test_trainval_split_follows_coop_draw_order(fake_data_root, tmp_path):
+    """Per label in first-appearance order: random.shuffle the indices, the first round(20%) go to val."""
+    linked_copy(fake_data_root, tmp_path, "OxfordPets", drop=["split_zhou_OxfordPets.json"])
+    lines = (tmp_path / "oxford_pets" / "annotations" / "trainval.txt").read_text().splitlines()
+    paths = [str(tmp_path / "oxford_pets" / "images" / (line.split(" ")[0] + ".jpg")) for line in lines]
+    by_label = defaultdict(list)
+    for index, line in enumerate(lines):
+        by_label[int(line.split(" ")[1])].append(index)
+    random.seed(11)
+    train, val = [], []
+    for indices in by_label.values():
+        n_val = round(len(indices) * 0.2)
+        random.shuffle(indices)
+        val += [paths[i] for i in indices[:n_val]]
+        train += [paths[i] for i in indices[n_val:]]
+    data, _ = load(tmp_path, "OxfordPets", seed=11)
+    assert (list(impaths(data.train_x)), list(impaths(data.val))) == (train, val)
