@@ -54,6 +54,10 @@ usage() {
     exit 2
 }
 
+require_python() {
+    command -v "$PYTHON" > /dev/null || die "no Python interpreter '$PYTHON': activate the project's environment or set PYTHON (e.g. PYTHON=python3)"
+}
+
 require_int() {  # require_int NAME VALUE
     [[ "$2" =~ ^-?[0-9]+$ ]] || die "$1 must be an integer, got '$2'"
 }
@@ -121,6 +125,7 @@ evaluation_flags() {  # evaluation_flags MODEL_DIR LOADEP TRAIN_COMMAND: sets RU
 
 launch() {  # launch OUTDIR DATASET CFG SEED, with the arrays RUN_FLAGS and RUN_OPTS set
     local outdir="$1" dataset_file method_file extra=()
+    require_python
     dataset_file="$(dataset_yaml "$2")"
     method_file="$(method_yaml "$3")"
     read -r -a extra <<< "$EXTRA_OPTS"
@@ -147,6 +152,7 @@ select_device() {  # select_device GPU: a GPU index for CUDA_VISIBLE_DEVICES, or
 }
 
 print_tables() {
+    require_python
     "$PYTHON" "$REPO_ROOT/tools/report.py" "$OUTPUT"
 }
 

@@ -23,6 +23,10 @@ if [[ "$WORK" == *" "* ]]; then
     echo "error: the work folder '$WORK' contains a space; pass a path without spaces" >&2
     exit 1
 fi
+if ! command -v "$PYTHON" > /dev/null; then
+    echo "error: no Python interpreter '$PYTHON': activate the project's environment or set PYTHON (e.g. PYTHON=python3)" >&2
+    exit 1
+fi
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 

@@ -99,6 +99,8 @@ def test_argument_errors_are_clear(tmp_path):
     assert "SEED must be an integer, got 'one'" in done.stderr
     done = run_script(SCRIPTS / "fewshot.sh", "eurosat", "1", "3", env=env, expect_rc=1)
     assert "unknown config 'vit_b16_fewshot_3shot'" in done.stderr and "vit_b16_fewshot_4shot" in done.stderr
+    done = run_script(SCRIPTS / "base2new_train.sh", "eurosat", "1", env=dict(env, PYTHON="no-such-python"), expect_rc=1)
+    assert "no Python interpreter 'no-such-python'" in done.stderr
     done = run_script(SCRIPTS / "base2new_test.sh", "eurosat", "1", env=env, expect_rc=1)
     assert "no finished training run" in done.stderr
     assert "Train it first: bash" in done.stderr and "base2new_train.sh eurosat 1 vit_b16_ep5" in done.stderr
