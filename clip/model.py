@@ -125,11 +125,15 @@ class Transformer(nn.Module):
         self.layers = layers
         self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads, attn_mask) for _ in range(layers)])
 
-    def forward(self, x: Tensor, branches: Optional[Branches] = None) -> Tensor:
-        if not branches:
+    def forward(self, x: Tensor, branches: Optional[Branches] = None, first: int = 1,
+                last: Optional[int] = None) -> Tensor:
+        """Run blocks `first..last` (1-based, inclusive; default all). A method that caches the
+        hidden states below its first adapted block runs the rest with `first` (docs/SPEED.md)."""
+        last = self.layers if last is None else last
+        if not branches and first == 1 and last == self.layers:
             return self.resblocks(x)
-        for position, block in enumerate(self.resblocks):
-            x = block(x, _branch_at(branches, position + 1))
+        for position in range(first - 1, last):
+            x = self.resblocks[position](x, _branch_at(branches, position + 1))
         return x
 
 
@@ -346,6 +350,13 @@ class CLIP(nn.Module):
     def encode_text(self, text: Tensor, branches: Optional[Branches] = None,
                     token_embeddings: Optional[Tensor] = None) -> Tensor:
         """Text features; `text` gives the EOT positions, `token_embeddings` may replace its embedding."""
+        x = self.text_transformer_input(text, branches, token_embeddings)
+        return self.text_features_from(self.transformer(x, branches), text)
+
+    def text_transformer_input(self, text: Tensor, branches: Optional[Branches] = None,
+                               token_embeddings: Optional[Tensor] = None) -> Tensor:
+        """The input of text block 1, sequence-first [L, N, width]: embeddings (plus the index-0
+        branch) plus positions; L is the given length, so a causal prefix of the tokens may be passed."""
         if token_embeddings is None:
             e = self.token_embedding(text).to(self.dtype)
         else:
@@ -354,8 +365,11 @@ class CLIP(nn.Module):
         if embedding_branch is not None:
             e = e + embedding_branch(e, e)
         x = e + self.positional_embedding[: e.shape[1]].to(self.dtype)
-        x = self.transformer(x.permute(1, 0, 2), branches).permute(1, 0, 2)
-        x = self.ln_final(x).to(self.dtype)
+        return x.permute(1, 0, 2)
+
+    def text_features_from(self, x: Tensor, text: Tensor) -> Tensor:
+        """ln_final, the EOT row and the projection, on the last text block's output [L, N, width]."""
+        x = self.ln_final(x.permute(1, 0, 2)).to(self.dtype)
         return x[torch.arange(x.shape[0], device=x.device), text.argmax(dim=-1)] @ self.text_projection
 
     def forward(self, image: Tensor, text: Tensor) -> Tuple[Tensor, Tensor]:

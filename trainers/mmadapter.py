@@ -24,6 +24,8 @@ from dassl.utils import load_checkpoint, load_pretrained_weights
 
 from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, load_clip, require_vit
 from ._mma_adapters import MultiModalAdapters
+from ._eval_precision import check_eval_precision, inference_autocast
+from ._mma_text import FrozenTextPrefix, autocast_state, tensor_versions, used_context_length
 
 CONFIG_NODE = "TRAINER.MMADAPTER"
 LEARNER_NAME = "adapter_learner"
@@ -45,6 +47,15 @@ def extend_cfg(cfg: CfgNode) -> None:
     node.ADAPTER_SCALE = 0.001
     node.SHARED_ADAPTER = True
     node.PREC = "amp"
+    # Speed switches (docs/SPEED.md). The two text savings are exact and on by default.
+    node.TEXT_TRUNCATE = True
+    node.TEXT_PREFIX_CACHE = True
+    # Evaluation under autocast: "fp32" (the reference: no autocast), "bf16" or "fp16".
+    node.EVAL_PREC = "fp32"
+    # torch.compile of the image and adapted-text encoders: "" (off), or a torch.compile mode
+    # ("default", "reduce-overhead" = CUDA graphs, "max-autotune"), with COMPILE_BACKEND.
+    node.COMPILE = ""
+    node.COMPILE_BACKEND = "inductor"
     cfg.TRAINER.MMADAPTER = node
 
 
@@ -106,7 +117,10 @@ class AdapterLearner(MultiModalAdapters):
         )
         prompts = build_prompts(mcfg.TEXT_CTX_INIT, classnames)
         device = clip_model.token_embedding.weight.device
-        tokenized = clip.tokenize(prompts).to(device)
+        with torch.device("cpu"):  # token ids are data, even when the model is built elsewhere
+            tokenized = clip.tokenize(prompts)
+        self.prompt_length = used_context_length(tokenized)
+        tokenized = tokenized.to(device)
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokenized).to(clip_model.dtype)
         self.register_buffer("token_embedding", embedding, persistent=False)
@@ -161,20 +175,52 @@ class CustomCLIP(nn.Module):
         self.dtype = clip_model.dtype
         freeze_except(self, LEARNER_NAME)
         self._text_cache: Optional[Tuple[Tuple, Tensor]] = None
+        mcfg = cfg.TRAINER.MMADAPTER
+        learner = self.adapter_learner
+        self.text_length = learner.prompt_length if mcfg.TEXT_TRUNCATE else learner.tokenized_prompts.shape[1]
+        start = mcfg.ADAPTER_START
+        self.text_prefix = FrozenTextPrefix(start) if mcfg.TEXT_PREFIX_CACHE and start >= 1 else None
+        self._image_encoder = self.encode_images
+        self._text_encoder = self._encode_tokens
+
+    def compile_encoders(self, mode: str, backend: str = "inductor") -> None:
+        """torch.compile the image encoder and the adapted part of the text encoder; the caches
+        and the cosine head stay in Python (docs/SPEED.md)."""
+        options = dict(mode=None if mode == "default" else mode, backend=backend)
+        self._image_encoder = torch.compile(self.encode_images, **options)
+        self._text_encoder = torch.compile(self._encode_tokens, **options)
+
+    def encode_images(self, image: Tensor) -> Tensor:
+        """Adapted (unnormalised) image features [n, embed_dim]."""
+        return self.clip_model.encode_image(image.to(self.dtype), branches=self.adapter_learner.visual_branches())
 
     def encode_prompts(self) -> Tensor:
-        """Adapted (unnormalised) text features of all class prompts [n_cls, embed_dim]."""
+        """Adapted (unnormalised) text features of all class prompts [n_cls, embed_dim].
+
+        With TEXT_TRUNCATE only the first ``text_length`` positions are encoded; with
+        TEXT_PREFIX_CACHE the blocks below ADAPTER_START run once (docs/SPEED.md). Both are exact.
+        """
         learner = self.adapter_learner
-        return self.clip_model.encode_text(
-            learner.tokenized_prompts,
-            branches=learner.text_branches(),
-            token_embeddings=learner.token_embedding,
-        )
+        tokens = learner.tokenized_prompts[:, : self.text_length]
+        embeddings = learner.token_embedding[:, : self.text_length]
+        hidden = None if self.text_prefix is None else self.text_prefix(self.clip_model, tokens, embeddings)
+        return self._text_encoder(tokens, embeddings, hidden)
+
+    def _encode_tokens(self, tokens: Tensor, embeddings: Tensor, hidden: Optional[Tensor]) -> Tensor:
+        """The adapted text pass from the embeddings, or from the cached ``hidden`` states entering
+        the first adapted block."""
+        branches = self.adapter_learner.text_branches()
+        if hidden is None:
+            return self.clip_model.encode_text(tokens, branches=branches, token_embeddings=embeddings)
+        x = self.clip_model.transformer(hidden, branches, first=self.text_prefix.first_block)
+        return self.clip_model.text_features_from(x, tokens)
 
     def _adapter_state_key(self) -> Tuple:
-        """Changes whenever an adapter tensor is modified in place, replaced or moved."""
+        """Changes whenever an adapter tensor is modified in place, replaced or moved, or the
+        autocast setting changes (eval may run under autocast, docs/SPEED.md)."""
         tensors = list(self.adapter_learner.parameters()) + list(self.adapter_learner.buffers())
-        return tuple((t.data_ptr(), t._version) for t in tensors)
+        device_type = self.adapter_learner.token_embedding.device.type
+        return (autocast_state(device_type), tensor_versions(tensors))
 
     def text_features(self) -> Tensor:
         if self.adapter_learner.training:
@@ -183,13 +229,12 @@ class CustomCLIP(nn.Module):
         key = self._adapter_state_key()
         if self._text_cache is None or self._text_cache[0] != key:
             with torch.no_grad():
-                self._text_cache = (key, self.encode_prompts())
+                # A copy: a CUDA-graph compiled encoder reuses its output memory at the next call.
+                self._text_cache = (key, self.encode_prompts().clone())
         return self._text_cache[1]
 
     def forward(self, image: Tensor) -> Tensor:
-        image_features = self.clip_model.encode_image(
-            image.to(self.dtype), branches=self.adapter_learner.visual_branches()
-        )
+        image_features = self._image_encoder(image)
         text_features = self.text_features()
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)
         text_features = text_features / text_features.norm(dim=-1, keepdim=True)
@@ -231,6 +276,7 @@ class MultiModalAdapter(TrainerX):
 
     def check_cfg(self, cfg: CfgNode) -> None:
         check_precision(cfg.TRAINER.MMADAPTER.PREC, f"{CONFIG_NODE}.PREC")
+        check_eval_precision(cfg.TRAINER.MMADAPTER.EVAL_PREC, f"{CONFIG_NODE}.EVAL_PREC")
 
     def build_model(self) -> None:
         cfg = self.cfg
@@ -245,6 +291,10 @@ class MultiModalAdapter(TrainerX):
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
         self.model.to(self.device)
+        if cfg.TRAINER.MMADAPTER.COMPILE:
+            print(f"Compiling the encoders (torch.compile mode {cfg.TRAINER.MMADAPTER.COMPILE!r}, "
+                  f"backend {cfg.TRAINER.MMADAPTER.COMPILE_BACKEND!r})")
+            self.model.compile_encoders(cfg.TRAINER.MMADAPTER.COMPILE, cfg.TRAINER.MMADAPTER.COMPILE_BACKEND)
         self.optim = build_optimizer(learner, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
@@ -268,6 +318,11 @@ class MultiModalAdapter(TrainerX):
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return summary
+
+    def model_inference(self, input: Tensor) -> Tensor:
+        """The logits, in fp32; under autocast when TRAINER.MMADAPTER.EVAL_PREC is bf16 or fp16."""
+        with inference_autocast(self.cfg.TRAINER.MMADAPTER.EVAL_PREC, self.device):
+            return self.model(input).float()
 
     def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
         return batch["img"].to(self.device), batch["label"].to(self.device)
