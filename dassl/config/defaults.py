@@ -70,6 +70,12 @@ _C.DATALOADER.TRAIN_U.N_INS = 16
 _C.DATALOADER.TEST = CN()
 _C.DATALOADER.TEST.SAMPLER = "SequentialSampler"
 _C.DATALOADER.TEST.BATCH_SIZE = 32
+# Speed switches added by this package (docs/SPEED.md). Decoding each training image once per
+# process is exact (the augmentation still runs per sample) and on; the others are opt-in.
+_C.DATALOADER.CACHE_DECODED = True
+_C.DATALOADER.PERSISTENT_WORKERS = False
+_C.DATALOADER.TEST.CACHE_DECODED = False
+_C.DATALOADER.TEST.GPU_DECODE = False
 
 _C.MODEL = CN()
 _C.MODEL.INIT_WEIGHTS = ""

@@ -8,6 +8,8 @@ from torch.utils.data import DataLoader
 from .dataset_wrapper import DatasetWrapper
 from .datasets import build_dataset
 from .datasets.base_dataset import Datum
+from .decoded_images import decoded_images_for, split_deterministic_head
+from .gpu_decode import BatchDecoder, DecodingLoader, EncodedImages, check_gpu_decode, collate_encoded
 from .samplers import build_sampler
 from .transforms import build_transform
 
@@ -35,15 +37,40 @@ def build_data_loader(
     sampler = build_sampler(
         sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size, n_domain=n_domain, n_ins=n_ins
     )
-    wrapper = dataset_wrapper or DatasetWrapper
-    return DataLoader(
-        wrapper(cfg, data_source, transform=tfm, is_train=is_train),
+    use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
+    options = dict(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         drop_last=is_train and len(data_source) >= batch_size,
-        pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
+        persistent_workers=cfg.DATALOADER.PERSISTENT_WORKERS and cfg.DATALOADER.NUM_WORKERS > 0,
     )
+    if not is_train and cfg.DATALOADER.TEST.GPU_DECODE:
+        device = torch.device("cuda" if use_cuda else "cpu")
+        check_gpu_decode(cfg, device)
+        loader = DataLoader(EncodedImages(data_source), collate_fn=collate_encoded, **options)
+        return DecodingLoader(loader, BatchDecoder(cfg, device))
+    wrapper = dataset_wrapper or DatasetWrapper
+    cache = cfg.DATALOADER.CACHE_DECODED if is_train else cfg.DATALOADER.TEST.CACHE_DECODED
+    extra = {}
+    if cache:
+        keep_original = is_train or cfg.DATALOADER.RETURN_IMG0
+        head, tfm = (None, tfm) if keep_original else split_deterministic_head(tfm)
+        extra["decoded"] = decoded_images_for(head)
+    return PreparingDataLoader(
+        wrapper(cfg, data_source, transform=tfm, is_train=is_train, **extra), pin_memory=use_cuda, **options
+    )
+
+
+class PreparingDataLoader(DataLoader):
+    """A DataLoader that lets its dataset prepare (e.g. fill the decoded-image store) before each
+    pass, in the main process: only a pass decodes, so a loader built but never used costs nothing."""
+
+    def __iter__(self):
+        prepare = getattr(self.dataset, "prepare", None)
+        if prepare is not None:
+            prepare()
+        return super().__iter__()
 
 
 class DataManager:
@@ -66,6 +93,11 @@ class DataManager:
         if custom_tfm_test is None:
             tfm_test = build_transform(cfg, is_train=False)
         else:
+            if cfg.DATALOADER.TEST.GPU_DECODE:
+                raise ValueError(
+                    "DATALOADER.TEST.GPU_DECODE decodes with the standard test pipeline and cannot apply a "
+                    "custom test transform; set DATALOADER.TEST.GPU_DECODE False."
+                )
             print("* Using custom transform for testing")
             tfm_test = custom_tfm_test
 

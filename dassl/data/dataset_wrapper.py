@@ -8,13 +8,18 @@ from torch.utils.data import Dataset
 from dassl.utils import read_image
 
 from .datasets.base_dataset import Datum
+from .decoded_images import DecodedImages
 from .transforms import INTERPOLATION_MODES
 
 Transform = Callable[[Any], Any]
 
 
 class DatasetWrapper(Dataset):
-    """Reads each image (errors name the file) and applies one or several transforms."""
+    """Reads each image (errors name the file) and applies one or several transforms.
+
+    With ``decoded`` (DATALOADER.CACHE_DECODED), images come from that in-memory store instead of
+    the files; :meth:`prepare` fills it before a pass over the data.
+    """
 
     def __init__(
         self,
@@ -22,11 +27,13 @@ class DatasetWrapper(Dataset):
         data_source: List[Datum],
         transform: Optional[Union[Transform, Sequence[Transform]]] = None,
         is_train: bool = False,
+        decoded: Optional[DecodedImages] = None,
     ) -> None:
         self.cfg = cfg
         self.data_source = data_source
         self.transform = transform
         self.is_train = is_train
+        self.decoded = decoded
         self.k_tfm = cfg.DATALOADER.K_TRANSFORMS if is_train else 1
         self.return_img0 = cfg.DATALOADER.RETURN_IMG0
         if self.k_tfm > 1 and transform is None:
@@ -42,6 +49,11 @@ class DatasetWrapper(Dataset):
     def __len__(self) -> int:
         return len(self.data_source)
 
+    def prepare(self) -> None:
+        """Decode every image into the store (in the main process, so forked workers share it)."""
+        if self.decoded is not None:
+            self.decoded.add((item.impath for item in self.data_source), "training" if self.is_train else "evaluation")
+
     def __getitem__(self, idx: int) -> Dict[str, Any]:
         item = self.data_source[idx]
         output: Dict[str, Any] = {
@@ -50,7 +62,7 @@ class DatasetWrapper(Dataset):
             "impath": item.impath,
             "index": idx,
         }
-        img0 = read_image(item.impath)
+        img0 = read_image(item.impath) if self.decoded is None else self.decoded.image(item.impath)
         if self.transform is None:
             output["img"] = img0
         elif isinstance(self.transform, (list, tuple)):
