@@ -52,3 +52,12 @@ def test_batched_groups_give_the_per_image_numbers(coop_golden, clip_fp32):
     grouped.eval()
     with torch.no_grad():
         assert relative_error(grouped(images), looped(images)) < 1e-6
+
+
+def test_cocoop_builds_the_reference_prompt_buffers(coop_golden, clip_fp32):
+    case = coop_golden["cases"]["cocoop_init"]
+    learner = CustomCLIP(make_cfg("COCOOP", case["hparams"]), coop_golden["classnames"], clip_fp32).prompt_learner
+    reference = case["prompt_learner_state_dict"]
+    for key in ("token_prefix", "token_suffix", "ctx"):
+        assert torch.equal(learner.state_dict()[key], reference[key]), key
+    assert {k: v.shape for k, v in learner.state_dict().items()} == {k: v.shape for k, v in reference.items()}

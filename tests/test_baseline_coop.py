@@ -40,3 +40,17 @@ def test_coop_reproduces_the_reference_logits_loss_and_grads(name, coop_golden, 
     model.eval()
     with torch.no_grad():
         assert relative_error(model(images), case["eval_logits"]) < 1e-4
+
+
+@pytest.mark.parametrize("name", COOP_CASES)
+def test_coop_builds_the_reference_prompt_buffers(name, coop_golden, clip_fp32):
+    """Built from the class names alone, the frozen token buffers (and a context initialised from
+    words) equal the ones CoOp's code stored."""
+    case = coop_golden["cases"][name]
+    learner = CustomCLIP(make_cfg("COOP", case["hparams"]), coop_golden["classnames"], clip_fp32).prompt_learner
+    reference = case["prompt_learner_state_dict"]
+    for key in ("token_prefix", "token_suffix"):
+        assert torch.equal(learner.state_dict()[key], reference[key]), key
+    assert learner.ctx.shape == reference["ctx"].shape
+    if case["hparams"]["CTX_INIT"]:
+        assert torch.equal(learner.ctx.detach(), reference["ctx"])

@@ -11,6 +11,8 @@ from typing import Dict, List
 
 import pytest
 
+from baseline_warm_python import WarmPython
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # method folder -> (trainer, base-to-novel cfg, cross-dataset cfg, 2-shot cfg, saved model folder)
@@ -21,6 +23,14 @@ METHODS = {
                "vit_b16_c4_ep10_batch1_ctxv1", "prompt_learner"),
     "clip_adapter": ("CLIP_Adapter", "vit_b16", "vit_b16_ep50", "vit_b16_ep100", "clip_adapter"),
 }
+
+
+@pytest.fixture(scope="module")
+def warm_python(tmp_path_factory):
+    """PYTHON for the scripts: forks of one interpreter that has imported torch and the project."""
+    server = WarmPython(tmp_path_factory.mktemp("warm"))
+    yield str(server.executable)
+    server.close()
 
 
 def tiny_opts(clip_checkpoint: Path, *more: str) -> str:
@@ -39,8 +49,8 @@ def run_script(method: str, script: str, *args: str, env: Dict[str, str], expect
     return done.stdout + done.stderr
 
 
-def script_env(output: Path, data: Path, extra_opts: str, **more: str) -> Dict[str, str]:
-    return dict(os.environ, PYTHON=sys.executable, DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
+def script_env(output: Path, data: Path, extra_opts: str, python: str = sys.executable, **more: str) -> Dict[str, str]:
+    return dict(os.environ, PYTHON=python, DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
                 QUIET="1", OMP_NUM_THREADS="1", **more)
 
 
@@ -53,10 +63,10 @@ def skipped(stdout: str) -> List[str]:
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_checkpoint):
+def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_checkpoint, warm_python):
     trainer, b2n_cfg, xd_cfg, fewshot_cfg, model_folder = METHODS[method]
     output = tmp_path / "output"
-    env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint), DATASETS="eurosat",
+    env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint), warm_python, DATASETS="eurosat",
                      XD_DATASETS="eurosat", DG_DATASETS=" ")
 
     # Base-to-novel: run_examples does train + test; the single-step scripts then find them finished.
@@ -78,14 +88,14 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     log += run_script(method, "base2new_test", "eurosat", "1", env=env)
     assert skipped(log) == [str(train_dir), str(test_dir)]
 
-    # Cross-dataset: train on ImageNet (1 shot); CoCoOp's per-image prompts over 1000 classes are too
-    # slow on a CPU, so its source run reads EuroSAT's images in ImageNet's place.
+    # Cross-dataset: train on ImageNet (1 shot). Learning prompts for 1000 classes takes too long on a
+    # CPU, so CoOp's and CoCoOp's source runs read EuroSAT's images in ImageNet's place.
     source_env = env
-    if method == "cocoop":
+    if method in ("coop", "cocoop"):
         source_env = dict(env, EXTRA_OPTS=env["EXTRA_OPTS"] + " DATASET.NAME EuroSAT")
     run_script(method, "xd_train", "1", env=dict(source_env, EXTRA_OPTS=source_env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1"))
     source_dir = output / f"xd/train/imagenet/shots_16/{trainer}/{xd_cfg}/seed1"
-    if method != "cocoop":
+    if method not in ("coop", "cocoop"):
         assert (result(source_dir)["dataset"], result(source_dir)["num_images"]) == ("ImageNet", 1000)
     run_script(method, "xd_test", "eurosat", "1", env=env)
     log = run_script(method, "run_xd_dg", "cpu", "1", env=env)
@@ -99,9 +109,9 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     assert (fewshot["shots"], fewshot["subsample"], fewshot["num_images"]) == (2, "all", 20)
 
 
-def test_linear_probe_fewshot_script(tmp_path, fake_data_root, tiny_clip_checkpoint):
+def test_linear_probe_fewshot_script(tmp_path, fake_data_root, tiny_clip_checkpoint, warm_python):
     output = tmp_path / "output"
-    env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint))
+    env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint), warm_python)
     run_script("linear_probe", "fewshot", "eurosat", "1", "2", env=env)
     run_dir = output / "fewshot/train_all/eurosat/shots_2/LinearProbe/vit_b16/seed1"
     fewshot = result(run_dir)
