@@ -1,5 +1,6 @@
 """The baseline trainers built by the engine on fake data: zero-shot accuracy against an independent
 computation, reference checkpoints loading into CoOp / CoCoOp, clear errors, CPU precision."""
+import json
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,43 @@ def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(fake_data_root, tiny_clip
                                  tiny_clip_checkpoint, tmp_path)
     assert trainer.precision == "fp32"
     assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("trainer_name,config,learner", [
+    ("CoOp", "CoOp/vit_b16_ep50_ctxv1.yaml", "prompt_learner"),
+    ("CoCoOp", "CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml", "prompt_learner"),
+    ("CLIP_Adapter", "CLIP_Adapter/vit_b16.yaml", "clip_adapter"),
+    ("LinearProbe", "LinearProbe/vit_b16.yaml", "linear_probe"),
+])
+def test_a_trained_model_reloads_for_evaluation(trainer_name, config, learner, fake_data_root, tiny_clip_checkpoint,
+                                                tmp_path, monkeypatch):
+    """One epoch on 2 shots of the fake EuroSAT, then --eval-only's path on a fresh trainer: same
+    weights, same test accuracy."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    opts = ["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "DATALOADER.TRAIN_X.BATCH_SIZE", "8"]
+    trained = engine_trainer(trainer_name, config, fake_data_root, tiny_clip_checkpoint, tmp_path / "run", *opts)
+    before = {k: v.clone() for k, v in trained._models[learner].state_dict().items()}
+    trained.train()
+    after = trained._models[learner].state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "training changed nothing"
+    accuracy = json.loads((tmp_path / "run" / "result.json").read_text())["metrics"]["accuracy"]
+
+    fresh = engine_trainer(trainer_name, config, fake_data_root, tiny_clip_checkpoint, tmp_path / "eval", *opts)
+    fresh.load_model(str(tmp_path / "run"), epoch=1)
+    for key, value in fresh._models[learner].state_dict().items():
+        assert torch.equal(value, after[key]), key
+    assert fresh.test() == pytest.approx(accuracy)
+
+
+def test_bad_settings_fail_before_any_work_with_the_key_named(fake_data_root, tiny_clip_checkpoint, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    with pytest.raises(ValueError, match=r"TRAINER.COOP.CLASS_TOKEN_POSITION is 'start'; it must be one of end"):
+        engine_trainer("CoOp", "CoOp/vit_b16.yaml", fake_data_root, tiny_clip_checkpoint, tmp_path,
+                       "TRAINER.COOP.CLASS_TOKEN_POSITION", "start")
+    with pytest.raises(ValueError, match=r"TRAINER.ZSCLIP.TEMPLATES is 'all'; it must be one of dataset, ensemble"):
+        engine_trainer("ZeroshotCLIP", "ZeroshotCLIP/vit_b16.yaml", fake_data_root, tiny_clip_checkpoint, tmp_path,
+                       "TRAINER.ZSCLIP.TEMPLATES", "all")
+    with pytest.raises(ValueError, match=r"TRAINER.CLIP_ADAPTER.PREC is 'bf16'; it must be one of fp16, fp32, amp"):
+        engine_trainer("CLIP_Adapter", "CLIP_Adapter/vit_b16.yaml", fake_data_root, tiny_clip_checkpoint, tmp_path,
+                       "TRAINER.CLIP_ADAPTER.PREC", "bf16")

@@ -48,6 +48,15 @@ def coop_settings(cfg: CfgNode) -> str:
     return f"{CONFIG_NODE} N_CTX {ccfg.N_CTX}, CSC {ccfg.CSC}, CTX_INIT {ccfg.CTX_INIT!r}"
 
 
+def check_class_token_position(position: str) -> str:
+    if position not in CLASS_TOKEN_POSITIONS:
+        raise ValueError(
+            f"{CONFIG_NODE}.CLASS_TOKEN_POSITION is {position!r}; it must be one of "
+            f"{', '.join(CLASS_TOKEN_POSITIONS)}."
+        )
+    return position
+
+
 class PromptLearner(nn.Module):
     """The learned context ``ctx`` and the frozen class-token buffers; its forward returns the token
     embeddings of every class prompt [n_cls, context_length, dim]."""
@@ -55,12 +64,7 @@ class PromptLearner(nn.Module):
     def __init__(self, cfg: CfgNode, classnames: List[str], clip_model: CLIP) -> None:
         super().__init__()
         ccfg = cfg.TRAINER.COOP
-        position = ccfg.CLASS_TOKEN_POSITION
-        if position not in CLASS_TOKEN_POSITIONS:
-            raise ValueError(
-                f"{CONFIG_NODE}.CLASS_TOKEN_POSITION is {position!r}; it must be one of "
-                f"{', '.join(CLASS_TOKEN_POSITIONS)}."
-            )
+        position = check_class_token_position(ccfg.CLASS_TOKEN_POSITION)
         n_cls = len(classnames)
         if ccfg.CTX_INIT and ccfg.CSC:
             print(f"{CONFIG_NODE}.CTX_INIT is set, so the context is shared by all classes (CSC is ignored, as in CoOp)")
@@ -130,6 +134,7 @@ class CoOp(TrainerX):
 
     def check_cfg(self, cfg: CfgNode) -> None:
         check_precision(cfg.TRAINER.COOP.PREC, f"{CONFIG_NODE}.PREC")
+        check_class_token_position(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION)
 
     def build_model(self) -> None:
         cfg = self.cfg
