@@ -22,10 +22,11 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights
 
-from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, load_clip, require_vit
-from ._mma_adapters import MultiModalAdapters
+from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, require_vit
 from ._eval_precision import check_eval_precision, inference_autocast
+from ._mma_adapters import MultiModalAdapters
 from ._mma_text import FrozenTextPrefix, autocast_state, tensor_versions, used_context_length
+from ._shared_backbone import backbone_for
 
 CONFIG_NODE = "TRAINER.MMADAPTER"
 LEARNER_NAME = "adapter_learner"
@@ -242,8 +243,9 @@ class CustomCLIP(nn.Module):
 
 
 def build_custom_clip(cfg: CfgNode, classnames: List[str], precision: str) -> CustomCLIP:
-    """Load the backbone for ``precision`` and wrap it with MMA's adapters (on the CPU)."""
-    clip_model = load_clip(cfg, precision)
+    """Load the backbone for ``precision`` on the CPU (or take the one shared by a
+    ``shared_backbones()`` block) and wrap it with MMA's adapters."""
+    clip_model = backbone_for(cfg, precision)
     check_input_size(cfg, clip_model)
     return CustomCLIP(cfg, classnames, clip_model)
 

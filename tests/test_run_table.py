@@ -1,0 +1,93 @@
+"""tools/run_table.py against the scripts: the same folders, checkpoints and result.json numbers
+for the same seeds, on fake data with the tiny CLIP; and the shared CLIP's generator bookkeeping."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from clip.model import build_model
+from trainers._shared_backbone import SharedBackbones
+from tools.run_table import main as run_table_main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO_ROOT / "scripts" / "mmadapter"
+
+
+def tiny_opts(clip_checkpoint):
+    """The tiny CLIP (adapters in blocks 3..4), 2 shots of 5 EuroSAT base classes, 2 epochs of 2 steps."""
+    return ["DATALOADER.NUM_WORKERS", "0", "USE_CUDA", "False", "MODEL.BACKBONE.NAME", str(clip_checkpoint),
+            "INPUT.SIZE", "(32,32)", "TRAINER.MMADAPTER.ADAPTER_START", "3", "TRAINER.MMADAPTER.ADAPTER_END", "4",
+            "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2", "OPTIM.LR", "0.5",
+            "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATALOADER.TEST.BATCH_SIZE", "7"]
+
+
+def run_folders(output: Path, seed: str):
+    model = f"eurosat/shots_16/MultiModalAdapter/vit_b16_ep5/seed{seed}"
+    return output / "base2new/train_base" / model, output / "base2new/test_new" / model
+
+
+def test_run_table_equals_the_scripts(tmp_path, fake_data_root, tiny_clip_checkpoint, capsys):
+    """Seed 1 against the real scripts; seed 2 reuses the CLIP (a new generator state: the replay
+    path, checked exactly below) and the decoded images of seed 1."""
+    opts = tiny_opts(tiny_clip_checkpoint)
+    scripts_output = tmp_path / "scripts"
+    env = dict(os.environ, PYTHON=sys.executable, DATA=str(fake_data_root), OUTPUT=str(scripts_output),
+               EXTRA_OPTS=" ".join(opts), QUIET="1", OMP_NUM_THREADS="1")
+    for script in ("base2new_train.sh", "base2new_test.sh"):
+        done = subprocess.run(["bash", str(SCRIPTS / script), "eurosat", "1"], env=env, cwd=REPO_ROOT,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    table_output = tmp_path / "table"
+    run_table_main(["--root", str(fake_data_root), "--output", str(table_output), "--datasets", "eurosat",
+                    "--seeds", "1", "2", "--opts", *opts])
+    printed = capsys.readouterr().out
+    assert "== Base-to-novel: MultiModalAdapter / vit_b16_ep5 / 16 shots ==" in printed
+    assert "Whole table: 1 datasets x 2 seeds in" in printed
+
+    for ours, theirs in zip(run_folders(table_output, "1"), run_folders(scripts_output, "1")):
+        mine, reference = (json.loads((d / "result.json").read_text()) for d in (ours, theirs))
+        assert mine["metrics"] == reference["metrics"]
+        assert (mine["subsample"], mine["seed"], mine["num_images"]) == (
+            reference["subsample"], reference["seed"], reference["num_images"])
+    checkpoint, reference = (
+        torch.load(d / "adapter_learner/model.pth.tar-2", weights_only=False)["state_dict"]
+        for d in (run_folders(table_output, "1")[0], run_folders(scripts_output, "1")[0]))
+    assert checkpoint.keys() == reference.keys()
+    assert all(torch.equal(checkpoint[k], reference[k]) for k in reference)
+
+    logs = {seed: [(d / "log.txt").read_text() for d in run_folders(table_output, seed)] for seed in ("1", "2")}
+    assert "Decoded 10 evaluation images into memory" in logs["1"][0]
+    assert "Decoded 10 evaluation images into memory" in logs["1"][1]
+    assert "evaluation images into memory" not in logs["2"][0] + logs["2"][1]
+    assert json.loads((run_folders(table_output, "2")[1] / "result.json").read_text())["seed"] == 2
+
+    run_table_main(["--root", str(fake_data_root), "--output", str(table_output), "--datasets", "eurosat",
+                    "--seeds", "1", "--opts", *opts])
+    assert "skip:" in capsys.readouterr().out
+
+
+class Cfg:
+    class MODEL:
+        class BACKBONE:
+            NAME = "tiny"
+
+
+def test_a_shared_clip_leaves_the_generator_where_a_fresh_load_would(tiny_clip_state_dict):
+    def load(cfg, precision):
+        return build_model(tiny_clip_state_dict).float()
+
+    def after_fresh_load(seed):
+        torch.manual_seed(seed)
+        load(Cfg, "fp32")
+        return torch.get_rng_state()
+
+    shared = SharedBackbones(load)
+    for seed in (1, 2, 1, 3):
+        torch.manual_seed(seed)
+        model = shared.get(Cfg, "fp32")
+        assert torch.equal(torch.get_rng_state(), after_fresh_load(seed)), seed
+    assert shared.get(Cfg, "fp32") is model
