@@ -1,0 +1,226 @@
+"""Benchmark MMA's training step and evaluation at CLIP ViT-B/16 sizes (random weights, no downloads).
+
+    python tools/bench.py --device cuda                       # every workload, 20 timed steps each
+    python tools/bench.py --device cpu --steps 2 --warmup 1 --workloads train_b16_c50 eval_fp32 --eval-batch 8
+    python tools/bench.py --device cuda --baseline            # also the text savings switched off
+    python tools/bench.py --device cuda --opts TRAINER.MMADAPTER.COMPILE reduce-overhead
+
+The trainer is the real one (built by the engine from the shipped vit_b16_ep5.yaml; PREC amp, i.e.
+fp16 autocast + GradScaler on CUDA, fp32 on the CPU), on a synthetic class list and random images
+already on the device, so the figures are the model's, without data loading. Prints per workload the
+time per step (or per evaluation batch), images/s and peak memory (CUDA: max allocated; CPU: the
+process's peak resident size so far), beside issue 8's reference figures (one H100).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import os.path as osp
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch
+from PIL import Image
+
+import train
+from clip.model import CLIP, convert_weights
+from dassl.config import get_cfg_default
+from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
+from dassl.engine import build_trainer
+from trainers._shared_backbone import shared_backbones
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+MMA_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapter", "vit_b16_ep5.yaml")
+VIT_B16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
+               context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
+               transformer_layers=12)
+# Class names of realistic length: the longest prompt ("a photo of a <name>.") has 18 tokens with
+# its start and end tokens, about the longest of the 11 datasets' prompts.
+WORDS = ["red", "mountain", "bike", "pembroke", "welsh", "corgi", "indoor", "general", "store", "boeing",
+         "tabby", "cat", "annual", "crop", "land", "sea", "lake", "forest", "river", "highway"]
+LONGEST_NAME = "the greater swiss mountain dog with a long grey fluffy coat"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str  # "train" or "eval"
+    batch: int
+    classes: int
+    reference: str
+
+
+WORKLOADS = [
+    Workload("train_b16_c50", "train", 16, 50, "~49 ms, ~320 img/s"),
+    Workload("train_b16_c200", "train", 16, 200, "~53-62 ms, ~260-300 img/s"),
+    Workload("train_b128_c500", "train", 128, 500, "~104 ms, ~1,230 img/s"),
+    Workload("eval_fp32", "eval", 100, 50, "~1,060 img/s"),
+    Workload("eval_autocast", "eval", 100, 50, "~4,700 img/s"),
+]
+
+
+def class_names(n: int) -> List[str]:
+    """``n`` distinct names of one to three words, the first one the longest."""
+    names = [LONGEST_NAME]
+    i = 0
+    while len(names) < n:
+        count = 1 + i % 3
+        names.append(" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(count)) + f" {i}")
+        i += 1
+    return names[:n]
+
+
+@DATASET_REGISTRY.register()
+class BenchClasses(DatasetBase):
+    """One placeholder item per class of DATASET.ROOT/classnames.txt: the engine needs a dataset;
+    the benchmark feeds its own tensors."""
+
+    def __init__(self, cfg) -> None:
+        root = cfg.DATASET.ROOT
+        with open(osp.join(root, "classnames.txt")) as handle:
+            names = handle.read().splitlines()
+        image = osp.join(root, "placeholder.jpg")
+        items = [Datum(impath=image, label=i, classname=name) for i, name in enumerate(names)]
+        super().__init__(train_x=items, test=items[:1])
+
+
+def random_vit_b16(cfg, precision: str) -> CLIP:
+    """A CLIP ViT-B/16 with CLIP's random initialisation, in the trainer's precision."""
+    model = CLIP(**VIT_B16).eval()
+    if precision == "fp16":
+        convert_weights(model)
+    return model
+
+
+def build_bench_trainer(workdir: str, workload: Workload, device: str, opts: Sequence[str]):
+    root = osp.join(workdir, f"classes{workload.classes}")
+    os.makedirs(root, exist_ok=True)
+    with open(osp.join(root, "classnames.txt"), "w") as handle:
+        handle.write("\n".join(class_names(workload.classes)))
+    Image.new("RGB", (8, 8)).save(osp.join(root, "placeholder.jpg"))
+    cfg = get_cfg_default()
+    train.extend_cfg(cfg)
+    cfg.merge_from_file(MMA_CONFIG)
+    cfg.merge_from_list([
+        "TRAINER.NAME", "MultiModalAdapter", "DATASET.NAME", "BenchClasses", "DATASET.ROOT", root,
+        "OUTPUT_DIR", osp.join(workdir, "output"), "USE_CUDA", str(device == "cuda"),
+        "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", str(workload.batch), "VERBOSE", "False",
+        *opts,
+    ])
+    cfg.freeze()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return build_trainer(cfg)
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_memory_mib(device: str) -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_calls(call, steps: int, warmup: int, device: str) -> float:
+    """Seconds per call, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        call()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        call()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def run_workload(trainer, workload: Workload, args) -> Dict[str, float]:
+    device = args.device
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    generator = torch.Generator().manual_seed(0)
+    if workload.kind == "train":
+        images = torch.randn(workload.batch, 3, 224, 224, generator=generator).to(device)
+        labels = torch.randint(workload.classes, (workload.batch,), generator=generator).to(device)
+        trainer.set_model_mode("train")
+        trainer.batch_idx, trainer.num_batches = 0, 1 << 30
+        seconds = time_calls(lambda: trainer.forward_backward({"img": images, "label": labels}),
+                             args.steps, args.warmup, device)
+        batch = workload.batch
+    else:
+        batch = args.eval_batch
+        images = torch.randn(batch, 3, 224, 224, generator=generator).to(device)
+        trainer.cfg.defrost()
+        trainer.cfg.TRAINER.MMADAPTER.EVAL_PREC = "fp32" if workload.name == "eval_fp32" else args.eval_autocast
+        trainer.cfg.freeze()
+        trainer.set_model_mode("eval")
+        with torch.no_grad():
+            seconds = time_calls(lambda: trainer.model_inference(images), args.steps, args.warmup, device)
+    return {"ms": seconds * 1000, "images_per_s": batch / seconds, "peak_mib": peak_memory_mib(device)}
+
+
+def format_row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def print_table(rows: List[List[str]], device: str) -> None:
+    header = ["workload", "reference (issue 8, H100)", "ours ms", "ours img/s", "peak MiB"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print("\n".join([format_row(header, widths), format_row(["-" * w for w in widths], widths)]
+                    + [format_row(r, widths) for r in rows]))
+    if device == "cpu":
+        print(f"\nCPU figures ({torch.get_num_threads()} threads): not comparable with the H100 reference.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="MMA training-step and evaluation benchmark (ViT-B/16 sizes).")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS], default=[w.name for w in WORKLOADS])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per workload (default 20)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    parser.add_argument("--eval-batch", type=int, default=100, help="evaluation batch (default 100, as the configs)")
+    parser.add_argument("--eval-autocast", choices=("bf16", "fp16"), default="bf16", help="eval_autocast's dtype")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run with TEXT_TRUNCATE and TEXT_PREFIX_CACHE off (the reference's text pass)")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides (last on the line)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but CUDA is not available here; use --device cpu.")
+    variants = [("ours", [])]
+    if args.baseline:
+        variants.append(("text savings off", ["TRAINER.MMADAPTER.TEXT_TRUNCATE", "False",
+                                              "TRAINER.MMADAPTER.TEXT_PREFIX_CACHE", "False"]))
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir, shared_backbones(random_vit_b16):
+        for workload in [w for w in WORKLOADS if w.name in args.workloads]:
+            for label, switches in variants:
+                trainer = build_bench_trainer(workdir, workload, args.device, [*switches, *args.opts])
+                figures = run_workload(trainer, workload, args)
+                name = workload.name if label == "ours" else f"  ({label})"
+                rows.append([name, workload.reference if label == "ours" else "", f"{figures['ms']:.1f}",
+                             f"{figures['images_per_s']:.1f}", f"{figures['peak_mib']:.0f}"])
+                print(f"{workload.name} [{label}]: {figures['ms']:.1f} ms, {figures['images_per_s']:.1f} img/s, "
+                      f"text context {trainer.model.text_length}", flush=True)
+                del trainer
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
+    print(f"\nMMA, ViT-B/16 sizes, random weights, on {device_name}; {args.steps} timed steps after {args.warmup}")
+    print_table(rows, args.device)
+
+
+if __name__ == "__main__":
+    main()
