@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from clip.model import build_model
 from trainers._shared_backbone import SharedBackbones
@@ -91,3 +92,19 @@ def test_a_shared_clip_leaves_the_generator_where_a_fresh_load_would(tiny_clip_s
         model = shared.get(Cfg, "fp32")
         assert torch.equal(torch.get_rng_state(), after_fresh_load(seed)), seed
     assert shared.get(Cfg, "fp32") is model
+
+
+def test_bench_e2e_writes_a_caltech101_the_reader_accepts(tmp_path):
+    import train
+    from dassl.config import get_cfg_default
+    from dassl.data.datasets import build_dataset
+    from tools.bench_e2e import make_caltech_like
+
+    count = make_caltech_like(str(tmp_path), classes=3, per_split={"train": 2, "val": 1, "test": 1}, size=(40, 30))
+    cfg = get_cfg_default()
+    train.extend_cfg(cfg)
+    cfg.merge_from_list(["DATASET.NAME", "Caltech101", "DATASET.ROOT", str(tmp_path)])
+    dataset = build_dataset(cfg)
+    assert count == 12 and (len(dataset.train_x), len(dataset.val), len(dataset.test)) == (6, 3, 3)
+    assert dataset.classnames == ["category 000", "category 001", "category 002"]
+    assert Image.open(dataset.test[0].impath).size == (40, 30)
