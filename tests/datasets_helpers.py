@@ -47,6 +47,10 @@ def load(root, name: str, shots: int = -1, subsample: str = "all", seed: int = 1
     return dataset, printed.getvalue()
 
 
+# Caches that other tests may already have written into the shared fake root.
+GENERATED_CACHES = ("split_fewshot", "preprocessed.pkl")
+
+
 def linked_copy(src_root: Path, dst_root: Path, name: str, drop: Iterable[str] = ()) -> Path:
     """A copy of one fake dataset folder whose entries are symlinks to the originals, minus ``drop``.
 
@@ -56,14 +60,14 @@ def linked_copy(src_root: Path, dst_root: Path, name: str, drop: Iterable[str] =
     dst = dst_root / folder
     dst.mkdir(parents=True)
     for entry in (src_root / folder).iterdir():
-        if entry.name not in set(drop) and entry.name != "split_fewshot":
+        if entry.name not in set(drop) and entry.name not in GENERATED_CACHES:
             (dst / entry.name).symlink_to(entry)
     return dst
 
 
 def real_copy(src_root: Path, dst_root: Path, name: str) -> Path:
     folder = FOLDERS[name][0]
-    return Path(shutil.copytree(src_root / folder, dst_root / folder, ignore=shutil.ignore_patterns("split_fewshot")))
+    return Path(shutil.copytree(src_root / folder, dst_root / folder, ignore=shutil.ignore_patterns(*GENERATED_CACHES)))
 
 
 def per_label(items) -> Counter:
