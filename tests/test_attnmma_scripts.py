@@ -1,6 +1,7 @@
 """scripts/attnmma/: the base-to-novel, cross-dataset and few-shot scripts of both protocols, and every
 study for the attention adapter, MMA and CLIP-Adapter, on fake data with the tiny CLIP."""
 import json
+import runpy
 import subprocess
 from pathlib import Path
 
@@ -143,3 +144,13 @@ def test_study_errors_are_named(env_for):
     assert done.returncode == 1 and "unknown STUDY 'colour'" in done.stderr
     done = run_status("study", "heads", "coop", "eurosat", "1", env=env_for())
     assert done.returncode == 2 and "METHOD must be attnmma, mmadapter or clip_adapter" in done.stderr
+
+
+def test_training_time_benchmark_prints_a_row_per_dataset(capsys):
+    bench = runpy.run_path(str(REPO_ROOT / "scripts/attnmma/bench_train_time.py"), run_name="bench")
+    bench["main"](["--device", "cpu", "--datasets", "eurosat", "oxford_pets", "--epochs", "1",
+                   "--encode-images", "0", "--literal"])
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    rows = {cells[0]: cells for cells in lines if cells[:1] in (["eurosat"], ["oxford_pets"])}
+    assert rows["eurosat"][1:3] == ["5", "80"] and rows["oxford_pets"][1:3] == ["19", "304"]
+    assert rows["eurosat"][-1].endswith("x") and rows["eurosat"][-3] == "n/a"

@@ -13,7 +13,6 @@ the reference's literal computation (an (N+1)-token sequence per image through n
 from __future__ import annotations
 
 import argparse
-import math
 import os.path as osp
 import sys
 import time
@@ -146,22 +145,24 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per dataset (after one warm-up)")
     parser.add_argument("--mask", default="cross_only", help="cross_only | additive_float_reference | none")
     parser.add_argument("--literal", action="store_true", help="also time the reference's literal computation")
-    parser.add_argument("--encode-images", type=int, default=8, help="images in the encoder throughput probe")
+    parser.add_argument("--encode-images", type=int, default=8,
+                        help="images in the encoder throughput probe (0: skip the probe)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"Attention adapter (mask {args.mask}), stored ViT-B/16 embeddings, batch {BATCH}, on {where}")
-    throughput = encoder_throughput(device, args.encode_images)
-    print(f"ViT-B/16 image encoder: {throughput:.1f} images/s (one pass over each split, once per dataset)")
+    throughput = encoder_throughput(device, args.encode_images) if args.encode_images > 0 else None
+    if throughput:
+        print(f"ViT-B/16 image encoder: {throughput:.1f} images/s (one pass over each split, once per dataset)")
     header = ["dataset", "base", "train", "epoch s", "val s", f"{MAX_EPOCHS} ep. s", "test s", "encode 16+16 s"]
     if args.literal:
         header += ["literal epoch s", "speed-up"]
     rows: List[List[str]] = []
     for name in args.datasets:
         r = bench_dataset(name, device, args.epochs, args.mask, args.literal)
-        encode = (2 * SHOTS * r["base"] + sum(DATASETS[name][1:])) / throughput
+        encode = f"{(2 * SHOTS * r['base'] + sum(DATASETS[name][1:])) / throughput:.0f}" if throughput else "n/a"
         cells = [name, str(r["base"]), str(SHOTS * r["base"]), f"{r['epoch']:.3f}", f"{r['val']:.3f}",
-                 f"{MAX_EPOCHS * (r['epoch'] + r['val']):.1f}", f"{r['test']:.2f}", f"{encode:.0f}"]
+                 f"{MAX_EPOCHS * (r['epoch'] + r['val']):.1f}", f"{r['test']:.2f}", encode]
         if args.literal:
             cells += [f"{r['literal_epoch']:.3f}", f"{r['literal_epoch'] / r['epoch']:.1f}x"]
         rows.append(cells)
