@@ -69,10 +69,15 @@ def test_base_to_novel_both_protocols_and_skips(env_for, tmp_path, server):
 
 def test_cross_dataset_and_few_shot(env_for, tmp_path):
     env = env_for(XD_DATASETS="eurosat", DG_DATASETS=" ")
-    run("run_xd_dg", "cpu", "1", env=env)
+    xd_env = dict(env, EXTRA_OPTS=env["EXTRA_OPTS"] + " TEST.FINAL_MODEL best_val")
+    run("run_xd_dg", "cpu", "1", env=xd_env)
     run("fewshot", "dtd", "1", "2", env=env)
     out = tmp_path / "output"
-    assert result(out / f"xd/train/imagenet/shots_16/{TRAINER}/vit_b16_coop/seed1")["num_images"] == 1000
+    source = out / f"xd/train/imagenet/shots_16/{TRAINER}/vit_b16_coop/seed1"
+    assert result(source)["num_images"] == 1000
+    log = (source / "log.txt").read_text()  # ImageNet's val set is its test set: encoded once, used for both
+    assert "Evaluating on stored embeddings: test (1,000 images)" in log and "stored embeddings: val" not in log
+    assert "Evaluate on the *val* set" in log
     assert result(out / f"xd/test/eurosat/shots_16/{TRAINER}/vit_b16_coop/seed1")["subsample"] == "all"
     assert result(out / f"fewshot/train_all/dtd/shots_2/{TRAINER}/vit_b16_coop/seed1")["shots"] == 2
 

@@ -179,12 +179,17 @@ class AttentionMultiModalAdapter(TrainerX):
         if not test_images_are_fixed(cfg):
             print("Evaluation images are noisy (INPUT.IMAGE_NOISE_AT_TEST): encoding them on the fly")
             return
-        if self.val_loader is not None:
-            self.val_loader = self._embedding_loader(
-                "val", dataset.val, self.val_loader.dataset.transform, cfg.DATALOADER.TEST.BATCH_SIZE, False, store
-            )
+        test_batch = cfg.DATALOADER.TEST.BATCH_SIZE
         self.test_loader = self._embedding_loader(
-            "test", dataset.test, self.test_loader.dataset.transform, cfg.DATALOADER.TEST.BATCH_SIZE, False, store
+            "test", dataset.test, self.test_loader.dataset.transform, test_batch, False, store
+        )
+        if self.val_loader is None or cfg.TEST.FINAL_MODEL != "best_val":
+            return  # the engine only evaluates val for best_val
+        if dataset.val is dataset.test:  # ImageNet under CoOp's sampler: its val set is the test set
+            self.val_loader = self.test_loader
+            return
+        self.val_loader = self._embedding_loader(
+            "val", dataset.val, self.val_loader.dataset.transform, test_batch, False, store
         )
 
     def _embedding_loader(self, split: str, items, transform, batch_size: int, is_train: bool,
