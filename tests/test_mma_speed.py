@@ -132,3 +132,28 @@ def test_compiled_encoders_give_the_same_numbers(mma_golden):
     assert torch.equal(logits_compiled, logits_plain)
     assert all(torch.equal(grads_compiled[n], grads_plain[n]) for n in grads_plain)
     assert torch.equal(eval_logits(compiled, mma_golden), eval_logits(plain, mma_golden))
+
+
+def test_the_trainer_evaluates_under_eval_prec_and_checks_it(tmp_path, tiny_clip_checkpoint, repo_root):
+    from dassl.engine import build_trainer
+    from mma_helpers import mma_trainer_cfg, write_colour_images
+
+    write_colour_images(tmp_path / "data", "train", per_class=1, seed=0)
+    write_colour_images(tmp_path / "data", "test", per_class=1, seed=1)
+
+    def trainer(eval_prec):
+        cfg = mma_trainer_cfg(tmp_path / "data", tmp_path / "run", tiny_clip_checkpoint, repo_root,
+                              ["TRAINER.MMADAPTER.EVAL_PREC", eval_prec])
+        cfg.freeze()
+        return build_trainer(cfg)
+
+    with pytest.raises(ValueError, match="TRAINER.MMADAPTER.EVAL_PREC is 'int8'"):
+        trainer("int8")
+    bf16 = trainer("bf16")
+    bf16.set_model_mode("eval")
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        logits = bf16.model_inference(images)
+        reference = bf16.model(images)
+    assert logits.dtype == torch.float32 and not torch.equal(logits, reference)
+    torch.testing.assert_close(logits, reference, rtol=0, atol=0.1)
