@@ -26,7 +26,8 @@ from dassl.config import CfgNode, get_cfg_default
 from dassl.data.transforms import build_transform
 from dassl.utils import load_checkpoint, read_image
 from trainers._clip_utils import effective_precision
-from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip, checkpoint_file
+from trainers._learner_io import checkpoint_file
+from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapter", "vit_b16_ep5.yaml")
@@ -49,7 +50,7 @@ def resolve_checkpoint(model_dir: str, load_epoch: Optional[int]) -> str:
         if osp.isfile(pointer):
             with open(pointer) as f:
                 return osp.join(model_dir, LEARNER_NAME, f.readline().strip())
-    return checkpoint_file(model_dir, load_epoch)
+    return checkpoint_file(model_dir, load_epoch, LEARNER_NAME)
 
 
 def load_classifier(

@@ -26,11 +26,14 @@ def checkpoint_file(directory: str, epoch: Optional[int], name: str) -> str:
         found = sorted(f for f in os.listdir(folder) if f.startswith("model"))
         hint = (
             f'"{folder}" holds {", ".join(found) or "no checkpoint files"}. Pass --load-epoch N to load '
-            "model.pth.tar-N (a run saves its last epoch, and model-best.pth.tar only with "
-            "TEST.FINAL_MODEL best_val)."
+            "model.pth.tar-N (a run saves only its last epoch unless TRAIN.CHECKPOINT_FREQ is set, and "
+            "model-best.pth.tar only with TEST.FINAL_MODEL best_val)."
         )
     else:
-        hint = f'"{folder}" does not exist: --model-dir must be the output folder of a training run.'
+        hint = (
+            f'"{folder}" does not exist: --model-dir must be the output folder of a training run '
+            f"(the one holding {name}/)."
+        )
     raise FileNotFoundError(f'No checkpoint at "{path}". {hint}')
 
 

@@ -6,8 +6,6 @@ towers (see docs/MMA.md). The adapters enter CLIP only through its side-branch s
 """
 from __future__ import annotations
 
-import os
-import os.path as osp
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
@@ -24,6 +22,7 @@ from dassl.utils import load_checkpoint, load_pretrained_weights
 
 from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, require_vit
 from ._eval_precision import check_eval_precision, inference_autocast
+from ._learner_io import checkpoint_file
 from ._mma_adapters import MultiModalAdapters
 from ._mma_text import FrozenTextPrefix, autocast_state, tensor_versions, used_context_length
 from ._shared_backbone import backbone_for
@@ -248,28 +247,6 @@ def build_custom_clip(cfg: CfgNode, classnames: List[str], precision: str) -> Cu
     clip_model = backbone_for(cfg, precision)
     check_input_size(cfg, clip_model)
     return CustomCLIP(cfg, classnames, clip_model)
-
-
-def checkpoint_file(directory: str, epoch: Optional[int], name: str = LEARNER_NAME) -> str:
-    """``<directory>/<name>/model-best.pth.tar``, or ``model.pth.tar-<epoch>``; a missing file is an
-    error naming the path and the checkpoints that do exist."""
-    folder = osp.join(directory, name)
-    path = osp.join(folder, "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}")
-    if osp.isfile(path):
-        return path
-    if osp.isdir(folder):
-        found = sorted(f for f in os.listdir(folder) if f.startswith("model"))
-        hint = (
-            f'"{folder}" holds {", ".join(found) or "no checkpoint files"}. '
-            "Pass --load-epoch N to load model.pth.tar-N (a run saves only its last epoch unless "
-            "TRAIN.CHECKPOINT_FREQ is set, and model-best.pth.tar only with TEST.FINAL_MODEL best_val)."
-        )
-    else:
-        hint = (
-            f'"{folder}" does not exist: --model-dir must be the output folder of a training run '
-            f"(the one holding {name}/)."
-        )
-    raise FileNotFoundError(f'No checkpoint at "{path}". {hint}')
 
 
 @TRAINER_REGISTRY.register()
