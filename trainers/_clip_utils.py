@@ -4,6 +4,7 @@ and check that the config's input size fits the model.
 from __future__ import annotations
 
 import warnings
+from typing import Tuple
 
 import torch
 from torch import nn
@@ -20,11 +21,12 @@ def check_precision(prec: str, key: str) -> None:
         raise ValueError(f"{key} is {prec!r}; it must be one of {', '.join(PRECISIONS)}.")
 
 
-def effective_precision(prec: str, device: torch.device) -> str:
+def effective_precision(prec: str, device: torch.device, stacklevel: int = 2) -> str:
     """The precision a run will really use on ``device``.
 
     On CPU, ``amp`` runs in fp32 (autocast and GradScaler are CUDA features here), and ``fp16``
-    falls back to fp32 with a warning: half-precision CPU kernels are missing or very slow.
+    falls back to fp32 with a warning, attributed as ``warnings.warn``'s ``stacklevel`` says (the
+    caller by default): half-precision CPU kernels are missing or very slow.
     """
     check_precision(prec, "PREC")
     if torch.device(device).type == "cuda":
@@ -33,7 +35,7 @@ def effective_precision(prec: str, device: torch.device) -> str:
         warnings.warn(
             "PREC fp16 is not supported on CPU; running in fp32 instead. "
             "Set the trainer's PREC to fp32 (or amp) to silence this warning.",
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     return "fp32"
 
@@ -57,6 +59,17 @@ def check_input_size(cfg, clip_model: CLIP) -> None:
             f"INPUT.SIZE is {size}, but the backbone {cfg.MODEL.BACKBONE.NAME!r} takes "
             f"{resolution}x{resolution} images. Set INPUT.SIZE ({resolution}, {resolution})."
         )
+
+
+def load_backbone(cfg, prec: str, device: torch.device, stacklevel: int = 2) -> Tuple[str, CLIP]:
+    """Settle the precision ``prec`` really runs at on ``device``, load the backbone for it on the CPU
+    and check INPUT.SIZE against it; returns ``(precision, clip_model)``. A precision warning names
+    the trainer's line (``stacklevel`` as in ``warnings.warn``), so each trainer warns once."""
+    precision = effective_precision(prec, device, stacklevel=stacklevel + 1)
+    print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {precision})")
+    clip_model = load_clip(cfg, precision)
+    check_input_size(cfg, clip_model)
+    return precision, clip_model
 
 
 def require_vit(cfg, clip_model: CLIP, method: str) -> VisionTransformer:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -37,16 +37,9 @@ def checkpoint_file(directory: str, epoch: Optional[int], name: str) -> str:
     raise FileNotFoundError(f'No checkpoint at "{path}". {hint}')
 
 
-def load_learned_state(module: nn.Module, state_dict: Mapping[str, Tensor], derived: Iterable[str],
-                       source: str, settings: str) -> None:
-    """Load ``state_dict`` into ``module``, strict about every learned tensor, ignoring ``derived``.
-
-    A mismatch raises naming the missing, unexpected and mis-shaped keys, with ``settings`` (the
-    config values that decide the shapes) as the hint for the fix.
-    """
-    derived = set(derived)
-    own = {k: v for k, v in module.state_dict().items() if k not in derived}
-    given = {k: v for k, v in state_dict.items() if k not in derived}
+def key_mismatches(own: Mapping[str, Tensor], given: Mapping[str, Tensor]) -> List[str]:
+    """What keeps ``given`` from loading strictly into a module whose state is ``own``: the missing,
+    unexpected and mis-shaped keys, one phrase per kind (empty when it fits)."""
     missing = [k for k in own if k not in given]
     unexpected = [k for k in given if k not in own]
     mis_shaped = [
@@ -61,6 +54,20 @@ def load_learned_state(module: nn.Module, state_dict: Mapping[str, Tensor], deri
         problems.append(f"unexpected keys: {', '.join(unexpected)}")
     if mis_shaped:
         problems.append(f"shape mismatches: {', '.join(mis_shaped)}")
+    return problems
+
+
+def load_learned_state(module: nn.Module, state_dict: Mapping[str, Tensor], derived: Iterable[str],
+                       source: str, settings: str) -> None:
+    """Load ``state_dict`` into ``module``, strict about every learned tensor, ignoring ``derived``.
+
+    A mismatch raises naming the missing, unexpected and mis-shaped keys, with ``settings`` (the
+    config values that decide the shapes) as the hint for the fix.
+    """
+    derived = set(derived)
+    own = {k: v for k, v in module.state_dict().items() if k not in derived}
+    given = {k: v for k, v in state_dict.items() if k not in derived}
+    problems = key_mismatches(own, given)
     if problems:
         raise ValueError(
             f"The checkpoint {source} does not fit this model ({settings}): " + "; ".join(problems)
@@ -69,9 +76,9 @@ def load_learned_state(module: nn.Module, state_dict: Mapping[str, Tensor], deri
     module.load_state_dict(given, strict=False)
 
 
-def load_learners(trainer, directory: str, epoch: Optional[int], derived: Iterable[str], settings: str) -> None:
-    """The trainers' ``load_model``: ``<directory>/<name>/model.pth.tar-<epoch>`` (or model-best.pth.tar)
-    for every registered model."""
+def learner_checkpoints(trainer, directory: str, epoch: Optional[int]) -> Iterator[Tuple[nn.Module, Mapping[str, Tensor], str]]:
+    """``(module, state_dict, path)`` of ``<directory>/<name>/model.pth.tar-<epoch>`` (or
+    model-best.pth.tar) for every registered model; nothing, with a note, without a directory."""
     if not directory:
         print("Note that load_model() is skipped as no pretrained model is given")
         return
@@ -79,4 +86,10 @@ def load_learners(trainer, directory: str, epoch: Optional[int], derived: Iterab
         path = checkpoint_file(directory, epoch, name)
         checkpoint = load_checkpoint(path)
         print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
-        load_learned_state(trainer._models[name], checkpoint["state_dict"], derived, source=path, settings=settings)
+        yield trainer._models[name], checkpoint["state_dict"], path
+
+
+def load_learners(trainer, directory: str, epoch: Optional[int], derived: Iterable[str], settings: str) -> None:
+    """The trainers' ``load_model``: every registered model from its checkpoint in ``directory``."""
+    for module, state_dict, path in learner_checkpoints(trainer, directory, epoch):
+        load_learned_state(module, state_dict, derived, source=path, settings=settings)

@@ -1,4 +1,4 @@
-"""One optimisation step of a CLIP-based trainer in its precision: plain (fp16 / fp32) or amp.
+"""Training a CLIP-based method: one optimisation step in its precision, and the CoOp-family trainer.
 
 fp16 and fp32 go through the engine's ``model_backward_and_update`` (which also stops on a NaN loss);
 amp (CUDA only, see ``_clip_utils.effective_precision``) runs the forward under autocast and scales
@@ -6,10 +6,20 @@ the loss with a GradScaler, as the CoOp-family trainers do.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from clip.model import CLIP
+from dassl.config import CfgNode
+from dassl.engine import TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import load_pretrained_weights
+
+from ._clip_utils import load_backbone
 
 
 def make_grad_scaler(precision: str) -> Optional[torch.amp.GradScaler]:
@@ -33,3 +43,44 @@ def optimisation_step(trainer, compute: Callable[[], Tuple[Tensor, Optional[Tens
             scaler.step(trainer._optims[name])
     scaler.update()
     return loss, output
+
+
+class LearnerTrainer(TrainerX):
+    """What CoOp, CoCoOp and CLIP-Adapter share: a frozen CLIP wrapped by the method's ``CustomCLIP``
+    (``self.model``) whose one learned part is optimised with cross-entropy, stepping the learning
+    rate once per epoch, on the last batch."""
+
+    def build_custom_clip(self, prec: str, custom_clip: Callable[[CfgNode, List[str], CLIP], nn.Module]) -> nn.Module:
+        """Load the backbone for ``prec`` (setting ``self.precision``) and wrap it with ``custom_clip``."""
+        self.precision, clip_model = load_backbone(self.cfg, prec, self.device, stacklevel=3)
+        print("Building custom CLIP")
+        return custom_clip(self.cfg, self.dm.dataset.classnames, clip_model)
+
+    def register_learner(self, name: str, learner: nn.Module) -> None:
+        """Start ``learner`` from MODEL.INIT_WEIGHTS if set, move ``self.model`` to the device, and
+        register ``learner`` under ``name`` with its optimizer, scheduler and (amp) grad scaler."""
+        if self.cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learner, self.cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        self.optim = build_optimizer(learner, self.cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
+        self.register_model(name, learner, self.optim, self.sched)
+        self.scaler = make_grad_scaler(self.precision)
+
+    def compute_loss(self, image: Tensor, label: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """``(loss, logits)`` of a training batch; a method whose model returns its loss gives no logits."""
+        output = self.model(image)
+        return F.cross_entropy(output, label), output
+
+    def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
+        image, label = self.parse_batch_train(batch)
+        loss, output = optimisation_step(self, lambda: self.compute_loss(image, label))
+        summary = {"loss": loss.item()}
+        if output is not None:
+            summary["acc"] = compute_accuracy(output, label)[0].item()
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
+        return batch["img"].to(self.device), batch["label"].to(self.device)

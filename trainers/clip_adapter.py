@@ -15,22 +15,18 @@ as in both the release (all fp32) and the arXiv rerun (CLIP fp16, adapter fp32).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clip.model import CLIP
 from dassl.config import CfgNode
-from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_pretrained_weights
+from dassl.engine import TRAINER_REGISTRY
 
-from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, load_clip
+from ._clip_utils import check_precision, freeze_except
 from ._learner_io import load_learners
 from ._templates import dataset_template, fill_template
-from ._training import make_grad_scaler, optimisation_step
+from ._training import LearnerTrainer
 from .zsclip import prompt_features
 
 CONFIG_NODE = "TRAINER.CLIP_ADAPTER"
@@ -120,46 +116,16 @@ class CustomCLIP(nn.Module):
 
 
 @TRAINER_REGISTRY.register()
-class CLIP_Adapter(TrainerX):
+class CLIP_Adapter(LearnerTrainer):
     """Trains the adapter with cross-entropy; CLIP and the text features stay fixed."""
 
     def check_cfg(self, cfg: CfgNode) -> None:
         check_precision(cfg.TRAINER.CLIP_ADAPTER.PREC, f"{CONFIG_NODE}.PREC")
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        classnames = self.dm.dataset.classnames
-        self.precision = effective_precision(cfg.TRAINER.CLIP_ADAPTER.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
-        clip_model = load_clip(cfg, self.precision)
-        check_input_size(cfg, clip_model)
-        print("Building custom CLIP")
-        self.model = CustomCLIP(cfg, classnames, clip_model)
+        self.model = self.build_custom_clip(self.cfg.TRAINER.CLIP_ADAPTER.PREC, CustomCLIP)
         print(f"CLIP-Adapter: variant {self.model.variant}, residual ratio {self.model.ratio}")
-        adapter = self.model.adapter
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(adapter, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
-        self.optim = build_optimizer(adapter, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(LEARNER_NAME, adapter, self.optim, self.sched)
-        self.scaler = make_grad_scaler(self.precision)
-
-    def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
-        image, label = self.parse_batch_train(batch)
-
-        def compute() -> Tuple[Tensor, Tensor]:
-            output = self.model(image)
-            return F.cross_entropy(output, label), output
-
-        loss, output = optimisation_step(self, compute)
-        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
-
-    def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        return batch["img"].to(self.device), batch["label"].to(self.device)
+        self.register_learner(LEARNER_NAME, self.model.adapter)
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load ``<directory>/clip_adapter/model.pth.tar-<epoch>``."""

@@ -9,7 +9,7 @@ Names follow CoOp's ``trainers/cocoop.py`` so that checkpoints move between the 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,14 +17,12 @@ from torch import Tensor, nn
 
 from clip.model import CLIP
 from dassl.config import CfgNode
-from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_pretrained_weights
+from dassl.engine import TRAINER_REGISTRY
 
-from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, load_clip
+from ._clip_utils import check_precision, freeze_except
 from ._learner_io import load_learners
 from ._prompting import class_prompt_tokens, initial_context
-from ._training import make_grad_scaler, optimisation_step
+from ._training import LearnerTrainer
 
 CONFIG_NODE = "TRAINER.COCOOP"
 LEARNER_NAME = "prompt_learner"
@@ -134,40 +132,19 @@ class CustomCLIP(nn.Module):
 
 
 @TRAINER_REGISTRY.register()
-class CoCoOp(TrainerX):
+class CoCoOp(LearnerTrainer):
     """Trains the context and the meta-net with cross-entropy (batch size 1 in CoOp's configs)."""
 
     def check_cfg(self, cfg: CfgNode) -> None:
         check_precision(cfg.TRAINER.COCOOP.PREC, f"{CONFIG_NODE}.PREC")
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        classnames = self.dm.dataset.classnames
-        self.precision = effective_precision(cfg.TRAINER.COCOOP.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
-        clip_model = load_clip(cfg, self.precision)
-        check_input_size(cfg, clip_model)
-        print("Building custom CLIP")
-        self.model = CustomCLIP(cfg, classnames, clip_model)
-        learner = self.model.prompt_learner
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
-        self.optim = build_optimizer(learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
-        self.scaler = make_grad_scaler(self.precision)
+        self.model = self.build_custom_clip(self.cfg.TRAINER.COCOOP.PREC, CustomCLIP)
+        self.register_learner(LEARNER_NAME, self.model.prompt_learner)
 
-    def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
-        image, label = self.parse_batch_train(batch)
-        loss, _ = optimisation_step(self, lambda: (self.model(image, label), None))
-        summary = {"loss": loss.item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
-
-    def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        return batch["img"].to(self.device), batch["label"].to(self.device)
+    def compute_loss(self, image: Tensor, label: Tensor) -> Tuple[Tensor, None]:
+        """The model returns the loss itself in train mode; no logits, so the summary has no accuracy."""
+        return self.model(image, label), None
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load ``<directory>/prompt_learner/model.pth.tar-<epoch>``; the checkpoint's token buffers

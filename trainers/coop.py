@@ -7,24 +7,20 @@ state-dict names follow CoOp's ``trainers/coop.py`` so that checkpoints move bet
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clip.model import CLIP
 from dassl.config import CfgNode
-from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_pretrained_weights
+from dassl.engine import TRAINER_REGISTRY
 
-from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, load_clip
+from ._clip_utils import check_precision, freeze_except
 from ._learner_io import load_learners
 from ._prompting import CLASS_TOKEN_POSITIONS, class_prompt_tokens, initial_context, token_order
 from ._text_cache import TextFeatureCache
-from ._training import make_grad_scaler, optimisation_step
+from ._training import LearnerTrainer
 
 CONFIG_NODE = "TRAINER.COOP"
 LEARNER_NAME = "prompt_learner"
@@ -129,7 +125,7 @@ class CustomCLIP(nn.Module):
 
 
 @TRAINER_REGISTRY.register()
-class CoOp(TrainerX):
+class CoOp(LearnerTrainer):
     """Trains the context with cross-entropy; only ``prompt_learner`` is optimised and saved."""
 
     def check_cfg(self, cfg: CfgNode) -> None:
@@ -137,38 +133,8 @@ class CoOp(TrainerX):
         check_class_token_position(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION)
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        classnames = self.dm.dataset.classnames
-        self.precision = effective_precision(cfg.TRAINER.COOP.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
-        clip_model = load_clip(cfg, self.precision)
-        check_input_size(cfg, clip_model)
-        print("Building custom CLIP")
-        self.model = CustomCLIP(cfg, classnames, clip_model)
-        learner = self.model.prompt_learner
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
-        self.optim = build_optimizer(learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
-        self.scaler = make_grad_scaler(self.precision)
-
-    def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
-        image, label = self.parse_batch_train(batch)
-
-        def compute() -> Tuple[Tensor, Tensor]:
-            output = self.model(image)
-            return F.cross_entropy(output, label), output
-
-        loss, output = optimisation_step(self, compute)
-        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
-
-    def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        return batch["img"].to(self.device), batch["label"].to(self.device)
+        self.model = self.build_custom_clip(self.cfg.TRAINER.COOP.PREC, CustomCLIP)
+        self.register_learner(LEARNER_NAME, self.model.prompt_learner)
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load ``<directory>/prompt_learner/model.pth.tar-<epoch>``; the checkpoint's token buffers

@@ -22,7 +22,7 @@ from dassl.data.datasets.base_dataset import Datum
 from dassl.data.transforms import build_transform
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 
-from ._clip_utils import check_input_size, check_precision, effective_precision, load_clip
+from ._clip_utils import check_precision, load_backbone
 from ._learner_io import load_learners
 from ._probe_search import COARSE_GRID, search_regularisation
 
@@ -93,11 +93,8 @@ class LinearProbe(TrainerX):
         check_precision(cfg.TRAINER.LINEAR_PROBE.PREC, f"{CONFIG_NODE}.PREC")
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        precision = effective_precision(cfg.TRAINER.LINEAR_PROBE.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {precision})")
-        self.clip_model = load_clip(cfg, precision).to(self.device).eval()
-        check_input_size(cfg, self.clip_model)
+        _, clip_model = load_backbone(self.cfg, self.cfg.TRAINER.LINEAR_PROBE.PREC, self.device)
+        self.clip_model = clip_model.to(self.device).eval()
         feature_dim = self.clip_model.visual.output_dim
         self.probe = nn.Linear(feature_dim, self.num_classes, dtype=torch.float64).to(self.device)
         self.register_model(LEARNER_NAME, self.probe, None, None)

@@ -18,11 +18,11 @@ from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_checkpoint, load_pretrained_weights
+from dassl.utils import load_pretrained_weights
 
 from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, require_vit
 from ._eval_precision import check_eval_precision, inference_autocast
-from ._learner_io import checkpoint_file
+from ._learner_io import key_mismatches, learner_checkpoints
 from ._mma_adapters import MultiModalAdapters
 from ._mma_text import FrozenTextPrefix, autocast_state, tensor_versions, used_context_length
 from ._shared_backbone import backbone_for
@@ -135,23 +135,9 @@ class AdapterLearner(MultiModalAdapters):
     def load_adapter_state_dict(self, state_dict: Mapping[str, Tensor], source: str) -> None:
         """Load every adapter parameter strictly, or raise naming each missing, unexpected or
         mis-shaped key; the class-derived buffers of reference checkpoints are ignored."""
-        own = self.state_dict()
         given = {k: v for k, v in state_dict.items() if k not in DERIVED_BUFFERS}
-        missing = [k for k in own if k not in given]
-        unexpected = [k for k in given if k not in own]
-        mis_shaped = [
-            f"{k} (checkpoint {tuple(given[k].shape)}, model {tuple(own[k].shape)})"
-            for k in own
-            if k in given and given[k].shape != own[k].shape
-        ]
-        if missing or unexpected or mis_shaped:
-            problems = []
-            if missing:
-                problems.append(f"missing keys: {', '.join(missing)}")
-            if unexpected:
-                problems.append(f"unexpected keys: {', '.join(unexpected)}")
-            if mis_shaped:
-                problems.append(f"shape mismatches: {', '.join(mis_shaped)}")
+        problems = key_mismatches(self.state_dict(), given)
+        if problems:
             raise ValueError(
                 f"The adapters in {source} do not fit this model ({CONFIG_NODE} {self.hparams_text}): "
                 + "; ".join(problems)
@@ -308,11 +294,5 @@ class MultiModalAdapter(TrainerX):
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load ``<directory>/adapter_learner/model.pth.tar-<epoch>`` (or model-best.pth.tar)."""
-        if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given")
-            return
-        for name in self.get_model_names():
-            path = checkpoint_file(directory, epoch, name)
-            checkpoint = load_checkpoint(path)
-            print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
-            self._models[name].load_adapter_state_dict(checkpoint["state_dict"], source=path)
+        for learner, state_dict, path in learner_checkpoints(self, directory, epoch):
+            learner.load_adapter_state_dict(state_dict, source=path)
