@@ -131,7 +131,8 @@ def expected_sha256(url: str) -> Optional[str]:
     return parts[-2] if len(parts) >= 2 and _SHA256.match(parts[-2]) else None
 
 
-def _atomic_torch_save(obj: object, target: Path) -> None:
+def atomic_torch_save(obj: object, target: Path) -> None:
+    """torch.save to a temporary file beside ``target``, then rename: ``target`` is never half written."""
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(handle)
     try:
@@ -259,7 +260,7 @@ def _cached(source: ModelSource, root: Path, tried: List[str]) -> Optional[Path]
         return converted
     manual = root / source.manual_hub_filename
     if manual.is_file():
-        _atomic_torch_save(read_state_dict(manual), converted)
+        atomic_torch_save(read_state_dict(manual), converted)
         return converted
     tried.append(f"cache {root}: none of {source.filename}, {source.converted_filename}, "
                  f"{source.manual_hub_filename}")
@@ -291,7 +292,7 @@ def _from_hub(source: ModelSource, root: Path) -> Path:
         raw = hf_hub_download(source.hub_repo, HUB_FILENAME, local_dir=staging, endpoint=hub_endpoint())
         state_dict = read_state_dict(raw)
         target = root / source.converted_filename
-        _atomic_torch_save(state_dict, target)
+        atomic_torch_save(state_dict, target)
     return target
 
 

@@ -7,12 +7,15 @@ model that loads them proves it matches that layout.
 """
 import argparse
 import math
-import os
-import tempfile
+import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import torch
+
+if __package__ in (None, ""):  # run as `python tools/make_tiny_clip.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from clip.weights import atomic_torch_save  # noqa: E402
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -162,14 +165,7 @@ def save_state_dict(state_dict: StateDict, path: Union[str, Path]) -> Path:
     """torch.save to a temporary file next to `path`, then rename, so `path` is never half written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(state_dict, temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    atomic_torch_save(state_dict, path)
     return path
 
 
