@@ -26,7 +26,7 @@ from dassl.utils import load_pretrained_weights
 
 from ._attention_adapter import BLOCKS, DOWNS, MASKS, UPS, AttentionAdapter
 from ._attnmma_text import PROMPTS, LearnedContext, fixed_text_features, prompt_templates
-from ._clip_utils import check_input_size, effective_precision, load_clip
+from ._clip_utils import load_backbone
 from ._feature_cache import (
     EmbeddingStore,
     embedding_loader,
@@ -117,10 +117,7 @@ class AttentionMultiModalAdapter(TrainerX):
         cfg = self.cfg
         a = cfg.TRAINER.ATTNMMA
         classnames = self.dm.dataset.classnames
-        self.precision = effective_precision(a.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
-        clip_model = load_clip(cfg, self.precision)
-        check_input_size(cfg, clip_model)
+        self.precision, clip_model = load_backbone(cfg, a.PREC, self.device)
         clip_model.requires_grad_(False)
         self.clip_model = clip_model.to(self.device).eval()
         embed_dim = clip_model.text_projection.shape[1]

@@ -17,7 +17,7 @@ from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 
-from ._clip_utils import check_input_size, check_precision, effective_precision, load_clip
+from ._clip_utils import check_precision, load_backbone
 from ._templates import dataset_template, ensemble_templates, fill_template
 
 CONFIG_NODE = "TRAINER.ZSCLIP"
@@ -76,10 +76,8 @@ class ZeroshotCLIP(TrainerX):
 
     def build_model(self) -> None:
         cfg = self.cfg
-        precision = effective_precision(cfg.TRAINER.ZSCLIP.PREC, self.device)
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {precision})")
-        self.clip_model = load_clip(cfg, precision).to(self.device)
-        check_input_size(cfg, self.clip_model)
+        _, clip_model = load_backbone(cfg, cfg.TRAINER.ZSCLIP.PREC, self.device)
+        self.clip_model = clip_model.to(self.device)
         templates = self.templates()
         print(f"Prompt templates ({len(templates)}): " + " | ".join(templates))
         self.class_features = zeroshot_classifier(self.clip_model, templates, self.dm.dataset.classnames)
