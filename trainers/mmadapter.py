@@ -21,6 +21,7 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_pretrained_weights
 
 from ._clip_utils import check_input_size, check_precision, effective_precision, freeze_except, require_vit
+from ._compile_check import check_compile
 from ._eval_precision import check_eval_precision, inference_autocast
 from ._learner_io import key_mismatches, learner_checkpoints
 from ._mma_adapters import MultiModalAdapters
@@ -246,6 +247,9 @@ class MultiModalAdapter(TrainerX):
     def build_model(self) -> None:
         cfg = self.cfg
         classnames = self.dm.dataset.classnames
+        mode, backend = cfg.TRAINER.MMADAPTER.COMPILE, cfg.TRAINER.MMADAPTER.COMPILE_BACKEND
+        if mode:
+            check_compile(mode, backend, self.device, CONFIG_NODE)
         requested = cfg.TRAINER.MMADAPTER.PREC
         self.precision = effective_precision(requested, self.device)
         note = "" if self.precision == requested else f" (PREC {requested} runs as {self.precision} on {self.device.type})"
@@ -256,10 +260,9 @@ class MultiModalAdapter(TrainerX):
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
         self.model.to(self.device)
-        if cfg.TRAINER.MMADAPTER.COMPILE:
-            print(f"Compiling the encoders (torch.compile mode {cfg.TRAINER.MMADAPTER.COMPILE!r}, "
-                  f"backend {cfg.TRAINER.MMADAPTER.COMPILE_BACKEND!r})")
-            self.model.compile_encoders(cfg.TRAINER.MMADAPTER.COMPILE, cfg.TRAINER.MMADAPTER.COMPILE_BACKEND)
+        if mode:
+            print(f"Compiling the encoders (torch.compile mode {mode!r}, backend {backend!r})")
+            self.model.compile_encoders(mode, backend)
         self.optim = build_optimizer(learner, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
