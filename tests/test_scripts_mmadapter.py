@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts" / "mmadapter"
 TRAINER = "MultiModalAdapter"
