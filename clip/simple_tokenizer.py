@@ -5,8 +5,8 @@ equal those of OpenAI's tokenizer.
 """
 import gzip
 import html
+import importlib.util
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -24,8 +24,16 @@ _TOKEN_PATTERN = regex.compile(
 
 
 def default_bpe() -> str:
-    """Path of the BPE merges file inside the installed open_clip_torch package."""
-    path = resources.files("open_clip") / "bpe_simple_vocab_16e6.txt.gz"
+    """Path of the BPE merges file inside the installed open_clip_torch package.
+
+    Found without importing open_clip, whose import (timm and friends) would add a few tenths of a
+    second to every run's start-up.
+    """
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("CLIP's tokenizer reads its vocabulary from the open_clip_torch package, which "
+                                "is not installed; run `pip install -r requirements.txt`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
     if not path.is_file():
         raise FileNotFoundError(f"open_clip_torch is installed but its vocabulary file {path} is missing; "
                                 "reinstall it with `pip install --force-reinstall open_clip_torch`")

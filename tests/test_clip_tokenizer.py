@@ -70,3 +70,22 @@ def test_context_length_is_respected(reference):
     assert clip.tokenize(fitting, context_length=10)[0, -1].item() == 49407
     with pytest.raises(RuntimeError, match="context length 9"):
         clip.tokenize(fitting, context_length=9)
+
+
+def test_a_missing_open_clip_package_says_how_to_install_it(monkeypatch):
+    from clip import simple_tokenizer
+
+    monkeypatch.setattr(simple_tokenizer.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match=r"open_clip_torch package, which is not installed; run `pip install -r"):
+        simple_tokenizer.default_bpe()
+
+
+def test_start_up_imports_neither_open_clip_nor_the_hub_client(repo_root):
+    """Every run pays for what train.py imports: the tokenizer finds open_clip's vocabulary file without
+    importing open_clip (timm and more), and the hub and safetensors are imported only to download."""
+    import subprocess
+    import sys
+
+    code = "import sys, train; print(sorted({'open_clip', 'huggingface_hub', 'safetensors.torch'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
