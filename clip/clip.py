@@ -1,7 +1,7 @@
 """The `clip` API that CoOp-family trainers import: models, weights, tokenizer, preprocessing."""
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from PIL import Image
@@ -76,10 +76,12 @@ def _transform(n_px: int) -> Callable[[Image.Image], torch.Tensor]:
 
 
 def load(name: Union[str, Path], device: Union[str, torch.device] = "cuda" if torch.cuda.is_available() else "cpu",
-         jit: bool = False, download_root: Optional[str] = None) -> Tuple[CLIP, Callable]:
+         jit: bool = False, download_root: Optional[str] = None,
+         builder: Callable[[Dict[str, torch.Tensor]], CLIP] = build_model) -> Tuple[CLIP, Callable]:
     """Build a released CLIP (by name) or a local checkpoint (by path); returns (model, preprocess).
 
     On the CPU the model is cast to fp32, as OpenAI's `load` does; elsewhere it keeps the fp16 weights.
+    `builder` turns the OpenAI-layout state dict into the model (default `build_model`).
     """
     if jit:
         raise ValueError("jit=True (OpenAI's TorchScript model) is not supported: this package always builds "
@@ -91,7 +93,7 @@ def load(name: Union[str, Path], device: Union[str, torch.device] = "cuda" if to
     else:
         raise RuntimeError(f"Model {name} not found: use one of {available_models()} or the path of an "
                            f"existing checkpoint file")
-    model = build_model(read_state_dict(path)).to(device)
+    model = builder(read_state_dict(path)).to(device)
     if str(device) == "cpu":
         model.float()
     return model, _transform(model.visual.input_resolution)

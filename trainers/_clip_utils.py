@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from clip import clip
-from clip.model import CLIP, VisionTransformer, convert_weights
+from clip.model import CLIP, VisionTransformer, build_model, convert_weights
+
+from ._init_replay import default_replay
 
 PRECISIONS = ("fp16", "fp32", "amp")
 
@@ -42,9 +44,13 @@ def effective_precision(prec: str, device: torch.device, stacklevel: int = 2) ->
 
 def load_clip(cfg, precision: str) -> CLIP:
     """Load ``cfg.MODEL.BACKBONE.NAME`` (a model name such as "ViT-B/16", or a checkpoint path) on the
-    CPU, in fp16 for ``precision == "fp16"`` and fp32 otherwise, as the CoOp-family trainers do."""
+    CPU, in fp16 for ``precision == "fp16"`` and fp32 otherwise, as the CoOp-family trainers do.
+    With MODEL.BACKBONE.REPLAY_INIT the random initialisation is skipped when its outcome for the
+    generator is recorded (trainers/_init_replay.py)."""
     check_precision(precision, "precision")
-    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False)  # fp32 on the CPU
+    replay = default_replay(cfg.MODEL.BACKBONE.REPLAY_INIT)
+    builder = build_model if replay is None else replay.build
+    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False, builder=builder)  # fp32 on the CPU
     if precision == "fp16":
         convert_weights(model)
     return model

@@ -5,7 +5,7 @@ generator before the checkpoint overwrites it; the adapters are initialised from
 after that. To give the very numbers of separate runs, a reused CLIP must leave the generator where
 a fresh build would: the first build from a generator state records the state it ends in, later
 ones from the same state jump to it, and from a new state the draws are replayed by building (and
-dropping) a CLIP of the same sizes.
+dropping) a CLIP of the same sizes (``_init_replay.InitReplay``).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 from clip.model import CLIP, config_from_state_dict
 
 from ._clip_utils import load_clip
+from ._init_replay import InitReplay
 
 Loader = Callable[..., CLIP]
 
@@ -28,19 +29,20 @@ class SharedBackbones:
     def __init__(self, loader: Loader = load_clip) -> None:
         self.loader = loader
         self._models: Dict[Tuple[str, str], CLIP] = {}
-        self._rng_after_build: Dict[bytes, torch.Tensor] = {}
+        self._sizes: Dict[Tuple[str, str], dict] = {}
+        self._replay = InitReplay()
 
     def get(self, cfg, precision: str) -> CLIP:
         key = (str(cfg.MODEL.BACKBONE.NAME), precision)
-        before = torch.get_rng_state()
-        if key not in self._models:
-            self._models[key] = self.loader(cfg, precision)
-        elif before.numpy().tobytes() in self._rng_after_build:
-            torch.set_rng_state(self._rng_after_build[before.numpy().tobytes()])
-        else:
-            CLIP(**asdict(config_from_state_dict(self._models[key].state_dict())))
-        self._rng_after_build[before.numpy().tobytes()] = torch.get_rng_state()
-        return self._models[key]
+        if key in self._models:
+            self._replay.advance(self._sizes[key])
+            return self._models[key]
+        start = torch.get_rng_state()
+        model = self.loader(cfg, precision)
+        self._models[key] = model
+        self._sizes[key] = asdict(config_from_state_dict(model.state_dict()))
+        self._replay.record(self._replay.key(start, self._sizes[key]), torch.get_rng_state())
+        return model
 
 
 _active: Optional[SharedBackbones] = None

@@ -82,6 +82,9 @@ _C.MODEL.INIT_WEIGHTS = ""
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = ""
 _C.MODEL.BACKBONE.PRETRAINED = True
+# Skip CLIP's random initialisation (overwritten by the checkpoint) when the generator state it
+# ends in is recorded under the CLIP cache folder; the same numbers, seconds sooner (docs/SPEED.md).
+_C.MODEL.BACKBONE.REPLAY_INIT = True
 _C.MODEL.HEAD = CN()
 _C.MODEL.HEAD.NAME = ""
 _C.MODEL.HEAD.HIDDEN_LAYERS = ()
