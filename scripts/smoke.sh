@@ -10,7 +10,8 @@
 #   WORK  folder for the data, the tiny CLIP and the outputs (default: smoke/ in the repository)
 # Re-running is safe and fast: what exists is reused and finished runs are skipped.
 # Environment: PYTHON (default python), SMOKE_DATASETS (default "eurosat dtd"), SMOKE_SEEDS ("1 2"),
-# QUIET (default 1: each run's output goes only to its log.txt; 0 shows it).
+# QUIET (default 1: each run's output goes only to its log.txt; 0 shows it), EXTRA_OPTS (KEY VALUE
+# overrides appended to the smoke settings, e.g. "TRAINER.MMADAPTER.EVAL_PREC bf16").
 set -euo pipefail
 START_SECONDS=$SECONDS
 
@@ -43,7 +44,7 @@ fi
 
 # The tiny CLIP has 2 blocks per tower and 32x32 inputs: adapters go into blocks 1..2.
 export DATA="$WORK/data" OUTPUT="$WORK/output" PYTHON QUIET="${QUIET:-1}"
-export EXTRA_OPTS="DATALOADER.NUM_WORKERS 0 USE_CUDA False MODEL.BACKBONE.NAME $CLIP_FILE INPUT.SIZE (32,32) TRAINER.MMADAPTER.ADAPTER_START 1 TRAINER.MMADAPTER.ADAPTER_END 2"
+export EXTRA_OPTS="DATALOADER.NUM_WORKERS 0 USE_CUDA False MODEL.BACKBONE.NAME $CLIP_FILE INPUT.SIZE (32,32) TRAINER.MMADAPTER.ADAPTER_START 1 TRAINER.MMADAPTER.ADAPTER_END 2 ${EXTRA_OPTS:-}"
 for dataset in $SMOKE_DATASETS; do
     for seed in $SMOKE_SEEDS; do
         bash "$REPO_ROOT/scripts/mmadapter/base2new_train.sh" "$dataset" "$seed"
