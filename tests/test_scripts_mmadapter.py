@@ -123,10 +123,12 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     accuracy = result(work / "output", str(unfinished.relative_to(work / "output")))["metrics"]["accuracy"]
     (unfinished / "result.json").unlink()
     again = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "smoke.sh"), str(work)],
-                           env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+                           env=dict(env, EXTRA_OPTS="TRAIN.PRINT_FREQ 7"), capture_output=True, text=True,
+                           cwd=REPO_ROOT)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert len(skipped(again.stdout)) == 7 and str(unfinished) not in skipped(again.stdout)
     assert result(work / "output", str(unfinished.relative_to(work / "output")))["metrics"]["accuracy"] == accuracy
     log = (unfinished / "log.txt").read_text()
     resumed = log[log.index("a new process appends to this log"):]
     assert "Previous epoch: 5" in resumed and "epoch [" not in resumed
+    assert "'TRAIN.PRINT_FREQ', '7'" in resumed  # the caller's EXTRA_OPTS come after the smoke settings
