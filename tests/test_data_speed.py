@@ -136,6 +136,16 @@ def test_the_device_decoder_is_close_to_pil(photos):
     assert (decoded - reference).abs().mean() < 1e-3
 
 
+def test_torchvision_without_batched_decoding_gives_the_same_batch(photos, monkeypatch):
+    import dassl.data.gpu_decode as gpu_decode
+
+    cfg = loader_cfg("INPUT.TRANSFORMS", "['normalize']")
+    batch = collate_encoded([EncodedImages(photos)[i] for i in range(len(photos))])
+    batched = BatchDecoder(cfg, torch.device("cpu"))(batch["encoded"])
+    monkeypatch.setattr(gpu_decode, "BATCHED_DECODE", False)
+    assert torch.equal(BatchDecoder(cfg, torch.device("cpu"))(batch["encoded"]), batched)
+
+
 def test_the_decoding_loader_yields_decoded_batches(photos):
     from torch.utils.data import DataLoader
 

@@ -10,6 +10,7 @@ import warnings
 from typing import Any, Dict, Iterator, List, Sequence
 
 import torch
+import torchvision
 import torchvision.transforms.v2.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
@@ -19,6 +20,8 @@ from .datasets.base_dataset import Datum
 from .transforms import INTERPOLATION_MODES
 
 JPEG_MAGIC = (0xFF, 0xD8)
+# decode_jpeg takes a list (one batched nvJPEG call) from torchvision 0.19; older ones, one image a call.
+BATCHED_DECODE = tuple(int(part) for part in torchvision.__version__.split(".")[:2]) >= (0, 19)
 
 
 def check_gpu_decode(cfg: Any, device: torch.device) -> None:
@@ -80,7 +83,11 @@ class BatchDecoder:
             warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points to TorchCodec
             jpeg_index = [i for i, flag in enumerate(is_jpeg) if flag]
             if jpeg_index:
-                decoded = decode_jpeg([encoded[i] for i in jpeg_index], mode=ImageReadMode.RGB, device=self.device)
+                jpegs = [encoded[i] for i in jpeg_index]
+                if BATCHED_DECODE:
+                    decoded = decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=self.device)
+                else:
+                    decoded = [decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device) for data in jpegs]
                 for i, image in zip(jpeg_index, decoded):
                     images[i] = image
             for i, flag in enumerate(is_jpeg):
