@@ -27,12 +27,20 @@ def used_context_length(tokenized: Tensor) -> int:
     return int(tokenized.argmax(dim=-1).max()) + 1
 
 
+# torch >= 2.4 asks autocast about any device type; before, there were CPU and GPU functions.
+DEVICE_GENERIC_AUTOCAST_QUERIES = hasattr(torch, "get_autocast_dtype")
+
+
 def autocast_state(device_type: str) -> Tuple[bool, Optional[torch.dtype]]:
     """Whether autocast is on for ``device_type`` and with which dtype: cached activations computed
     under one setting must not be served under another."""
-    if not torch.is_autocast_enabled(device_type):
-        return (False, None)
-    return (True, torch.get_autocast_dtype(device_type))
+    if DEVICE_GENERIC_AUTOCAST_QUERIES:
+        enabled, dtype = torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    elif device_type == "cpu":
+        enabled, dtype = torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+    else:
+        enabled, dtype = torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
+    return (True, dtype) if enabled else (False, None)
 
 
 def tensor_versions(tensors) -> Tuple:

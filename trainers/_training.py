@@ -23,8 +23,13 @@ from ._clip_utils import load_backbone
 
 
 def make_grad_scaler(precision: str) -> Optional[torch.amp.GradScaler]:
-    """A GradScaler for amp, None otherwise."""
-    return torch.amp.GradScaler("cuda") if precision == "amp" else None
+    """A CUDA GradScaler for amp, None otherwise (``torch.amp.GradScaler`` is torch >= 2.3; before it
+    the same class lived in ``torch.cuda.amp``)."""
+    if precision != "amp":
+        return None
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
 
 
 def optimisation_step(trainer, compute: Callable[[], Tuple[Tensor, Optional[Tensor]]]) -> Tuple[Tensor, Optional[Tensor]]:

@@ -27,6 +27,7 @@ from ._learner_io import key_mismatches, learner_checkpoints
 from ._mma_adapters import MultiModalAdapters
 from ._mma_text import FrozenTextPrefix, autocast_state, tensor_versions, used_context_length
 from ._shared_backbone import backbone_for
+from ._training import make_grad_scaler, optimisation_step
 
 CONFIG_NODE = "TRAINER.MMADAPTER"
 LEARNER_NAME = "adapter_learner"
@@ -266,22 +267,16 @@ class MultiModalAdapter(TrainerX):
         self.optim = build_optimizer(learner, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
-        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+        self.scaler = make_grad_scaler(self.precision)
 
     def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
         image, label = self.parse_batch_train(batch)
-        if self.scaler is not None:
-            with torch.autocast(device_type="cuda", dtype=torch.float16):
-                output = self.model(image)
-                loss = F.cross_entropy(output, label)
-            self.optim.zero_grad()
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
+
+        def compute() -> Tuple[Tensor, Tensor]:
             output = self.model(image)
-            loss = F.cross_entropy(output, label)
-            self.model_backward_and_update(loss)
+            return F.cross_entropy(output, label), output
+
+        loss, output = optimisation_step(self, compute)
         summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
