@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -76,27 +77,48 @@ def test_run_table_equals_the_scripts(tmp_path, fake_data_root, tiny_clip_checkp
     assert "skip:" in capsys.readouterr().out
 
 
-class Cfg:
-    class MODEL:
-        class BACKBONE:
-            NAME = "tiny"
+def backbone_cfg(replay_init: bool):
+    class Cfg:
+        class MODEL:
+            class BACKBONE:
+                NAME = "tiny"
+                REPLAY_INIT = replay_init
+    return Cfg
 
 
-def test_a_shared_clip_leaves_the_generator_where_a_fresh_load_would(tiny_clip_state_dict):
+@pytest.mark.parametrize("replay_init", [False, True])
+def test_a_shared_clip_leaves_the_generator_where_a_fresh_load_would(
+        tiny_clip_state_dict, replay_init, tmp_path, monkeypatch):
+    import trainers._init_replay as init_replay
+
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(init_replay, "_default", None)
+    cfg = backbone_cfg(replay_init)
+
     def load(cfg, precision):
         return build_model(tiny_clip_state_dict).float()
 
     def after_fresh_load(seed):
         torch.manual_seed(seed)
-        load(Cfg, "fp32")
+        load(cfg, "fp32")
         return torch.get_rng_state()
 
     shared = SharedBackbones(load)
     for seed in (1, 2, 1, 3):
         torch.manual_seed(seed)
-        model = shared.get(Cfg, "fp32")
+        model = shared.get(cfg, "fp32")
         assert torch.equal(torch.get_rng_state(), after_fresh_load(seed)), seed
-    assert shared.get(Cfg, "fp32") is model
+    assert shared.get(cfg, "fp32") is model
+    if replay_init:  # another process: seeds 2 and 3 jump to the recorded states, building nothing
+        monkeypatch.setattr(init_replay, "_default", None)
+        monkeypatch.setattr(init_replay, "CLIP", None)
+        again = SharedBackbones(load)
+        torch.manual_seed(1)
+        again.get(cfg, "fp32")
+        for seed in (2, 3):
+            torch.manual_seed(seed)
+            again.get(cfg, "fp32")
+            assert torch.equal(torch.get_rng_state(), after_fresh_load(seed)), seed
 
 
 def test_bench_e2e_writes_a_caltech101_the_reader_accepts(tmp_path):

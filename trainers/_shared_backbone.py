@@ -18,13 +18,14 @@ import torch
 from clip.model import CLIP, config_from_state_dict
 
 from ._clip_utils import load_clip
-from ._init_replay import InitReplay
+from ._init_replay import InitReplay, default_replay
 
 Loader = Callable[..., CLIP]
 
 
 class SharedBackbones:
-    """CLIPs loaded once per (backbone name, precision), with the generator bookkeeping above."""
+    """CLIPs loaded once per (backbone name, precision), with the generator bookkeeping above: in the
+    CLIP cache's records with MODEL.BACKBONE.REPLAY_INIT, else in this object's memory."""
 
     def __init__(self, loader: Loader = load_clip) -> None:
         self.loader = loader
@@ -34,14 +35,15 @@ class SharedBackbones:
 
     def get(self, cfg, precision: str) -> CLIP:
         key = (str(cfg.MODEL.BACKBONE.NAME), precision)
+        replay = default_replay(cfg.MODEL.BACKBONE.REPLAY_INIT) or self._replay
         if key in self._models:
-            self._replay.advance(self._sizes[key])
+            replay.advance(self._sizes[key])
             return self._models[key]
         start = torch.get_rng_state()
         model = self.loader(cfg, precision)
         self._models[key] = model
         self._sizes[key] = asdict(config_from_state_dict(model.state_dict()))
-        self._replay.record(self._replay.key(start, self._sizes[key]), torch.get_rng_state())
+        replay.record(replay.key(start, self._sizes[key]), torch.get_rng_state())
         return model
 
 
