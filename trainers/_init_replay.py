@@ -15,7 +15,7 @@ import json
 import pickle
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping, Optional, TypeVar
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ from clip.model import CLIP, build_model, config_from_state_dict
 from clip.weights import atomic_torch_save, cache_root
 
 RECORD_FOLDER = "init_rng"
+T = TypeVar("T")
 
 
 def _code_digest() -> str:
@@ -67,27 +68,29 @@ class InitReplay:
         except OSError:  # a read-only cache only costs the next run the draw
             pass
 
-    def build(self, state_dict: Mapping[str, Tensor]) -> CLIP:
-        """``build_model(state_dict)``, with the generator left exactly where that call leaves it."""
-        key = self.key(torch.get_rng_state(), asdict(config_from_state_dict(state_dict)))
-        recorded = self.recorded(key)
-        if recorded is None:
-            model = build_model(state_dict)
-            self.record(key, torch.get_rng_state())
-            return model
-        model = build_model(state_dict, draw_initialisation=False)
-        torch.set_rng_state(recorded)
-        return model
-
-    def advance(self, config: Mapping) -> None:
-        """Move the generator as building a CLIP of sizes ``config`` would, without keeping a model."""
+    def _from_here(self, config: Mapping, make: Callable[[bool], T]) -> T:
+        """``make(draw)``, drawing only when the end state of a build from here is not recorded;
+        the generator is left at that end state either way."""
         key = self.key(torch.get_rng_state(), config)
         recorded = self.recorded(key)
+        result = make(recorded is None)
         if recorded is None:
-            CLIP(**config)
             self.record(key, torch.get_rng_state())
         else:
             torch.set_rng_state(recorded)
+        return result
+
+    def build(self, state_dict: Mapping[str, Tensor]) -> CLIP:
+        """``build_model(state_dict)``, with the generator left exactly where that call leaves it."""
+        config = asdict(config_from_state_dict(state_dict))
+        return self._from_here(config, lambda draw: build_model(state_dict, draw_initialisation=draw))
+
+    def advance(self, config: Mapping) -> None:
+        """Move the generator as building a CLIP of sizes ``config`` would, without keeping a model."""
+        self._from_here(config, lambda draw: CLIP(**config) if draw else None)
+
+
+_default: Optional[InitReplay] = None
 
 
 def default_replay(enabled: bool) -> Optional[InitReplay]:
@@ -99,6 +102,3 @@ def default_replay(enabled: bool) -> Optional[InitReplay]:
     if _default is None or _default.folder != folder:
         _default = InitReplay(folder)
     return _default
-
-
-_default: Optional[InitReplay] = None
