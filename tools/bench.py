@@ -21,7 +21,6 @@ import os.path as osp
 import resource
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -36,6 +35,7 @@ from clip.model import CLIP, convert_weights
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.engine import build_trainer
+from tools.timing import time_calls
 from trainers._shared_backbone import shared_backbones
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -121,27 +121,10 @@ def build_bench_trainer(workdir: str, workload: Workload, device: str, opts: Seq
         return build_trainer(cfg)
 
 
-def synchronize(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def peak_memory_mib(device: str) -> float:
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2 ** 20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def time_calls(call, steps: int, warmup: int, device: str) -> float:
-    """Seconds per call, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        call()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        call()
-    synchronize(device)
-    return (time.perf_counter() - start) / steps
 
 
 def run_workload(trainer, workload: Workload, args) -> Dict[str, float]:

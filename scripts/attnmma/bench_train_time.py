@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 import sys
-import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 if __package__ in (None, ""):
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 
 from clip.model import build_model
 from tools.make_tiny_clip import VIT_B16_SIZES, make_state_dict
+from tools.timing import time_calls
 from trainers._attention_adapter import AttentionAdapter
 
 # classes, base test images, new test images, and images to encode once (train + val + test of the
@@ -48,20 +48,9 @@ BATCH = 256
 MAX_EPOCHS = 200
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def timed(fn: Callable[[], None], device: torch.device, repeat: int) -> float:
     """Mean seconds of ``fn`` over ``repeat`` calls, after one warm-up call."""
-    fn()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    synchronize(device)
-    return (time.perf_counter() - start) / repeat
+    return time_calls(fn, steps=repeat, warmup=1, device=device)
 
 
 def unit(n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
