@@ -11,7 +11,7 @@ from typing import List
 from dassl.data.datasets import DatasetBase
 
 from ._cache import DerivedFiles, fewshot_splits
-from ._errors import DatasetNotFoundError, fix_hint, require_dir
+from .errors import DatasetNotFoundError, fix_hint, require_dir
 from ._splits import Split, read_split, split_to_json, subsample_classes
 from .robustness import apply_study_options, class_split, fewshot_sampler
 

@@ -18,7 +18,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from dassl.data.datasets import Datum
 from dassl.utils import listdir_nohidden, read_json
 
-from ._errors import require_images
+from .errors import require_images
 from ._study_options import base_class_count
 
 Split = Tuple[List[Datum], List[Datum], List[Datum]]

@@ -12,7 +12,7 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.utils import listdir_nohidden
 
 from ._cache import DerivedFiles, fewshot_splits, splits_problem
-from ._errors import DatasetNotFoundError, fix_hint, require_dir, require_file
+from .errors import DatasetNotFoundError, fix_hint, require_dir, require_file
 from ._reader import annotation_lines, dataset_root
 from ._splits import subsample_classes
 from .robustness import apply_study_options, class_split, fewshot_sampler

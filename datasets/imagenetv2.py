@@ -6,7 +6,7 @@ from typing import List
 from dassl.data.datasets import DATASET_REGISTRY, Datum
 from dassl.utils import listdir_nohidden
 
-from ._errors import require_dir
+from .errors import require_dir
 from .imagenet import ImageNetVariant
 
 

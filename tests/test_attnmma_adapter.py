@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from trainers._attention_adapter import AttentionAdapter
+from trainers.attnmma.adapter import AttentionAdapter
 
 GOLDEN_CASES = {
     "master_float_mask_text_and_image": dict(mask="additive_float_reference", adapt_text=True),

@@ -9,7 +9,7 @@ import torch
 from dassl.data import DatasetWrapper
 from tests.attnmma_helpers import attnmma_cfg, build_quietly, run_quietly
 from tests.datasets_helpers import linked_copy
-from trainers._feature_cache import EmbeddingBatches
+from trainers.kit.feature_cache import EmbeddingBatches
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
-from trainers._probe_search import COARSE_GRID, fit_probe, probe_accuracy, search_regularisation
+from trainers.linear_probe.probe_search import COARSE_GRID, fit_probe, probe_accuracy, search_regularisation
 from trainers.linear_probe import probe_layer
 
 

@@ -1,5 +1,5 @@
 """tools/check_data.py: per-dataset status, counts against the published sizes, and the fix for what is missing."""
-from datasets._catalog import CATALOG, DatasetFacts, lookup
+from datasets.catalog import CATALOG, DatasetFacts, lookup
 from datasets_helpers import FOLDERS, linked_copy, load, real_copy
 from tools import check_data
 

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from datasets._errors import DatasetNotFoundError, MissingImagesError
+from datasets.errors import DatasetNotFoundError, MissingImagesError
 from datasets_helpers import linked_copy, load, real_copy
 
 

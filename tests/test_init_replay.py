@@ -5,12 +5,12 @@ from dataclasses import asdict
 import pytest
 import torch
 
-import trainers._init_replay as init_replay
+import trainers.kit.init_replay as init_replay
 from clip.model import CLIP, build_model, config_from_state_dict
 from dassl.engine import build_trainer
 from dassl.utils import set_random_seed
 from mma_helpers import mma_trainer_cfg, write_colour_images
-from trainers._init_replay import InitReplay
+from trainers.kit.init_replay import InitReplay
 
 
 def tiny_resnet_state_dict():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainers._mma_adapters import MultiModalAdapters, scale_gradient
+from trainers.mmadapter import MultiModalAdapters, scale_gradient
 
 
 def _adapters(start=0, end=2, scale=0.25, shared=True, seed=0):

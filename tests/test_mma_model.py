@@ -9,7 +9,7 @@ from clip.model import build_model
 from dassl.config import get_cfg_default
 from dassl.engine import build_trainer
 from tools.make_tiny_clip import make_state_dict, save_state_dict
-from trainers._clip_utils import effective_precision, load_clip
+from trainers.kit.backbone import effective_precision, load_clip
 from trainers.mmadapter import CustomCLIP, build_custom_clip
 
 CLASSNAMES = ["golden_retriever", "tabby cat", "Boeing 737-800"]

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from clip.model import build_model
 from test_mma_parity import mma_cfg, relative_error
-from trainers._compile_check import check_compile
-from trainers._mma_text import FrozenTextPrefix, used_context_length
+from trainers.kit.compiling import check_compile
+from trainers.kit.text_prefix import FrozenTextPrefix, used_context_length
 from trainers.mmadapter import CustomCLIP
 
 CASES = ["top_layers", "from_embedding"]
@@ -101,7 +101,7 @@ def test_eval_under_autocast_stays_close_to_fp32(mma_golden, eval_prec, max_cosi
     """On the golden inputs (logit scale 14.3; measured over both cases): bf16 moves a logit by at
     most 0.071 (5.0e-3 in cosine), fp16 by at most 0.012 (8.7e-4); the predicted classes do not
     change. The eval text cache is recomputed under the new setting and the fp32 one comes back."""
-    from trainers._eval_precision import inference_autocast
+    from trainers.kit.precision import inference_autocast
 
     for case in CASES:
         model = build(mma_golden, case)
@@ -117,7 +117,7 @@ def test_eval_under_autocast_stays_close_to_fp32(mma_golden, eval_prec, max_cosi
 
 
 def test_an_unknown_eval_precision_names_the_key():
-    from trainers._eval_precision import check_eval_precision
+    from trainers.kit.precision import check_eval_precision
 
     with pytest.raises(ValueError, match="TRAINER.MMADAPTER.EVAL_PREC is 'half'; it must be one of fp32, bf16, fp16"):
         check_eval_precision("half", "TRAINER.MMADAPTER.EVAL_PREC")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from clip.model import build_model
-from trainers._shared_backbone import SharedBackbones
+from trainers.kit.shared_backbone import SharedBackbones
 from tools.run_table import main as run_table_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def backbone_cfg(replay_init: bool):
 @pytest.mark.parametrize("replay_init", [False, True])
 def test_a_shared_clip_leaves_the_generator_where_a_fresh_load_would(
         tiny_clip_state_dict, replay_init, tmp_path, monkeypatch):
-    import trainers._init_replay as init_replay
+    import trainers.kit.init_replay as init_replay
 
     monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(init_replay, "_default", None)

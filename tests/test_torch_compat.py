@@ -8,9 +8,9 @@ import torch
 from dassl.engine import build_trainer
 from dassl.utils import set_random_seed
 from mma_helpers import mma_trainer_cfg, write_colour_images
-import trainers._mma_text as mma_text
-from trainers._mma_text import autocast_state
-from trainers._training import make_grad_scaler
+import trainers.kit.text_prefix as mma_text
+from trainers.kit.text_prefix import autocast_state
+from trainers.kit.training import make_grad_scaler
 
 
 def states():

@@ -36,7 +36,7 @@ from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.engine import build_trainer
 from tools.timing import time_calls
-from trainers._shared_backbone import shared_backbones
+from trainers.kit.shared_backbone import shared_backbones
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MMA_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapter", "vit_b16_ep5.yaml")

@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 import datasets  # noqa: E402,F401  (registers the readers)
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
-from datasets._catalog import CATALOG, DatasetFacts, lookup  # noqa: E402
+from datasets.catalog import CATALOG, DatasetFacts, lookup  # noqa: E402
 
 READY, DIFFERS, NOT_READY = "ready", "sizes differ", "NOT READY"
 

@@ -37,7 +37,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tools.check_data import NOT_READY, format_table, inspect  # noqa: E402
-from datasets._catalog import CATALOG, lookup  # noqa: E402
+from datasets.catalog import CATALOG, lookup  # noqa: E402
 
 BASE_URLS = {
     "mirror": "https://huggingface.co/zhengli97/prompt_learning_dataset/resolve/main",

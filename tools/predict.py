@@ -25,8 +25,8 @@ import train
 from dassl.config import CfgNode, get_cfg_default
 from dassl.data.transforms import build_transform
 from dassl.utils import load_checkpoint, read_image
-from trainers._clip_utils import effective_precision
-from trainers._learner_io import checkpoint_file
+from trainers.kit.backbone import effective_precision
+from trainers.kit.checkpoints import checkpoint_file
 from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

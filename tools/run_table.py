@@ -7,7 +7,7 @@ Each (dataset, seed) is the same pair of runs as ``scripts/mmadapter/base2new_tr
 ``base2new_test.sh`` (train.py's code with the same arguments, so the same folders, log.txt,
 checkpoints and result.json files, and the same numbers), but without a process per run:
 
-- CLIP is loaded once (trainers/_shared_backbone.py keeps each run's random draws as a fresh load);
+- CLIP is loaded once (trainers/kit/shared_backbone.py keeps each run's random draws as a fresh load);
 - per dataset, every image is decoded once and kept for all seeds: the training shots and the
   resized test crops (DATALOADER.TEST.CACHE_DECODED, exact);
 - the text prefix cache and truncation are on, as in every run (docs/SPEED.md).
@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 import train
 from dassl.data.decoded_images import shared_decoded_images
 from tools.report import find_runs, render
-from trainers._shared_backbone import shared_backbones
+from trainers.kit.shared_backbone import shared_backbones
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAINER = "MultiModalAdapter"

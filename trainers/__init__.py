@@ -1,6 +1,6 @@
 """Every method of the framework, one module per method.
 
-Importing this package imports each module so that its trainer registers itself in
+Importing this package imports each method module (``kit`` holds the shared building blocks) so that its trainer registers itself in
 ``dassl.engine.TRAINER_REGISTRY``. A module may define ``extend_cfg(cfg)`` to add its own
 ``TRAINER.<NAME>`` config node; :func:`extend_cfg` calls all of them.
 """
@@ -10,7 +10,7 @@ import pkgutil
 _MODULES = [
     importlib.import_module(f"{__name__}.{info.name}")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
-    if not info.name.startswith("_")
+    if not info.name.startswith("_") and info.name != "kit"
 ]
 
 

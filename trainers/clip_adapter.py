@@ -23,10 +23,10 @@ from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
 
-from ._clip_utils import check_precision, freeze_except
-from ._learner_io import load_learners
-from ._templates import dataset_template, fill_template
-from ._training import LearnerTrainer
+from .kit.backbone import check_precision, freeze_except
+from .kit.checkpoints import load_learners
+from .kit.templates import dataset_template, fill_template
+from .kit.training import LearnerTrainer
 from .zsclip import prompt_features
 
 CONFIG_NODE = "TRAINER.CLIP_ADAPTER"

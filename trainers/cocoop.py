@@ -19,10 +19,10 @@ from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
 
-from ._clip_utils import check_precision, freeze_except
-from ._learner_io import load_learners
-from ._prompting import class_prompt_tokens, initial_context
-from ._training import LearnerTrainer
+from .kit.backbone import check_precision, freeze_except
+from .kit.checkpoints import load_learners
+from .kit.prompting import class_prompt_tokens, initial_context
+from .kit.training import LearnerTrainer
 
 CONFIG_NODE = "TRAINER.COCOOP"
 LEARNER_NAME = "prompt_learner"

@@ -16,11 +16,11 @@ from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
 
-from ._clip_utils import check_precision, freeze_except
-from ._learner_io import load_learners
-from ._prompting import CLASS_TOKEN_POSITIONS, class_prompt_tokens, initial_context, token_order
-from ._text_cache import TextFeatureCache
-from ._training import LearnerTrainer
+from .kit.backbone import check_precision, freeze_except
+from .kit.checkpoints import load_learners
+from .kit.prompting import CLASS_TOKEN_POSITIONS, class_prompt_tokens, initial_context, token_order
+from .kit.text_cache import TextFeatureCache
+from .kit.training import LearnerTrainer
 
 CONFIG_NODE = "TRAINER.COOP"
 LEARNER_NAME = "prompt_learner"

@@ -17,8 +17,8 @@ from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 
-from ._clip_utils import check_precision, load_backbone
-from ._templates import dataset_template, ensemble_templates, fill_template
+from .kit.backbone import check_precision, load_backbone
+from .kit.templates import dataset_template, ensemble_templates, fill_template
 
 CONFIG_NODE = "TRAINER.ZSCLIP"
 TEMPLATE_CHOICES = ("dataset", "ensemble")

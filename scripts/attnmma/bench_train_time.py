@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from clip.model import build_model
 from tools.make_tiny_clip import VIT_B16_SIZES, make_state_dict
 from tools.timing import time_calls
-from trainers._attention_adapter import AttentionAdapter
+from trainers.attnmma.adapter import AttentionAdapter
 
 # classes, base test images, new test images, and images to encode once (train + val + test of the
 # full split; the few-shot runs encode far fewer) -- datasets_and_baselines_facts.md, split sizes.

@@ -44,7 +44,7 @@ def dataset_template(dataset_name: str) -> str:
         raise KeyError(
             f"No prompt template for dataset {dataset_name!r}. Known datasets: "
             f"{', '.join(sorted(DATASET_TEMPLATES))}. Add an entry to DATASET_TEMPLATES in "
-            "trainers/_templates.py for a new dataset."
+            "trainers/kit/templates.py for a new dataset."
         ) from None
 
 

@@ -1,7 +1,7 @@
 """Linear-probe CLIP (CoOp's ``lpclip``): logistic regression on frozen image features.
 
 The image encoder's output (not normalised) is computed with the test transform for the few-shot
-train and validation images; C is searched on the validation features (``_probe_search``); the kept
+train and validation images; C is searched on the validation features (``probe_search``); the kept
 classifier is stored in an ``nn.Linear`` (``linear_probe``, float64) so that the engine's test,
 checkpoints and ``--eval-only`` work as for any trainer. The fit happens once, whatever
 OPTIM.MAX_EPOCH says. Unlike ``lpclip``, which draws its own few-shot samples with numpy, the probe sees
@@ -22,9 +22,9 @@ from dassl.data.datasets.base_dataset import Datum
 from dassl.data.transforms import build_transform
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 
-from ._clip_utils import check_precision, load_backbone
-from ._learner_io import load_learners
-from ._probe_search import COARSE_GRID, search_regularisation
+from ..kit.backbone import check_precision, load_backbone
+from ..kit.checkpoints import load_learners
+from .probe_search import COARSE_GRID, search_regularisation
 
 CONFIG_NODE = "TRAINER.LINEAR_PROBE"
 LEARNER_NAME = "linear_probe"

@@ -6,7 +6,7 @@ run on the same DATASET.ROOT, tell what is missing and fetch it.
 import os
 from typing import Sequence
 
-from ._catalog import lookup
+from .catalog import lookup
 
 MAX_LISTED_FILES = 5
 

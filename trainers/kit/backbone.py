@@ -12,7 +12,7 @@ from torch import nn
 from clip import clip
 from clip.model import CLIP, VisionTransformer, build_model, convert_weights
 
-from ._init_replay import default_replay
+from .init_replay import default_replay
 
 PRECISIONS = ("fp16", "fp32", "amp")
 
@@ -46,7 +46,7 @@ def load_clip(cfg, precision: str) -> CLIP:
     """Load ``cfg.MODEL.BACKBONE.NAME`` (a model name such as "ViT-B/16", or a checkpoint path) on the
     CPU, in fp16 for ``precision == "fp16"`` and fp32 otherwise, as the CoOp-family trainers do.
     With MODEL.BACKBONE.REPLAY_INIT the random initialisation is skipped when its outcome for the
-    generator is recorded (trainers/_init_replay.py)."""
+    generator is recorded (trainers/kit/init_replay.py)."""
     check_precision(precision, "precision")
     replay = default_replay(cfg.MODEL.BACKBONE.REPLAY_INIT)
     builder = build_model if replay is None else replay.build

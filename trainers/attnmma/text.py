@@ -11,8 +11,8 @@ from torch import Tensor, nn
 from clip import clip
 from clip.model import CLIP
 
-from ._prompting import class_prompt_tokens, initial_context
-from ._templates import dataset_template, ensemble_templates, fill_template
+from ..kit.prompting import class_prompt_tokens, initial_context
+from ..kit.templates import dataset_template, ensemble_templates, fill_template
 
 PROMPTS = ("single", "ensemble", "learned")
 

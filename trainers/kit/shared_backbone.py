@@ -5,7 +5,7 @@ generator before the checkpoint overwrites it; the adapters are initialised from
 after that. To give the very numbers of separate runs, a reused CLIP must leave the generator where
 a fresh build would: the first build from a generator state records the state it ends in, later
 ones from the same state jump to it, and from a new state the draws are replayed by building (and
-dropping) a CLIP of the same sizes (``_init_replay.InitReplay``).
+dropping) a CLIP of the same sizes (``init_replay.InitReplay``).
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import torch
 
 from clip.model import CLIP, config_from_state_dict
 
-from ._clip_utils import load_clip
-from ._init_replay import InitReplay, default_replay
+from .backbone import load_clip
+from .init_replay import InitReplay, default_replay
 
 Loader = Callable[..., CLIP]
 

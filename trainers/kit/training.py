@@ -1,7 +1,7 @@
 """Training a CLIP-based method: one optimisation step in its precision, and the CoOp-family trainer.
 
 fp16 and fp32 go through the engine's ``model_backward_and_update`` (which also stops on a NaN loss);
-amp (CUDA only, see ``_clip_utils.effective_precision``) runs the forward under autocast and scales
+amp (CUDA only, see ``backbone.effective_precision``) runs the forward under autocast and scales
 the loss with a GradScaler, as the CoOp-family trainers do.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_pretrained_weights
 
-from ._clip_utils import load_backbone
+from .backbone import load_backbone
 
 
 def make_grad_scaler(precision: str) -> Optional[torch.amp.GradScaler]:

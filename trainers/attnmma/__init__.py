@@ -24,18 +24,18 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_pretrained_weights
 
-from ._attention_adapter import BLOCKS, DOWNS, MASKS, UPS, AttentionAdapter
-from ._attnmma_text import PROMPTS, LearnedContext, fixed_text_features, prompt_templates
-from ._clip_utils import load_backbone
-from ._feature_cache import (
+from .adapter import BLOCKS, DOWNS, MASKS, UPS, AttentionAdapter
+from .text import PROMPTS, LearnedContext, fixed_text_features, prompt_templates
+from ..kit.backbone import load_backbone
+from ..kit.feature_cache import (
     EmbeddingStore,
     embedding_loader,
     encode_split,
     test_images_are_fixed,
     train_images_are_fixed,
 )
-from ._learner_io import load_learners
-from ._text_cache import TextFeatureCache
+from ..kit.checkpoints import load_learners
+from ..kit.text_cache import TextFeatureCache
 
 __all__ = ["AttentionAdapter", "AttentionMultiModalAdapter", "extend_cfg"]
 
