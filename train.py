@@ -11,7 +11,8 @@ train.py files do. One deliberate difference from the reference: ``--seed 0`` se
 """
 import argparse
 import os.path as osp
-from typing import List
+import sys
+from typing import List, Optional, Sequence
 
 import torch
 from yacs.config import CfgNode
@@ -20,6 +21,7 @@ import datasets
 import trainers
 from dassl.config import get_cfg_default
 from dassl.engine import build_trainer
+from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=str, default="", help="folder of the model to evaluate")
     parser.add_argument("--load-epoch", type=int, help="load the checkpoint saved after this epoch")
     parser.add_argument("--no-train", action="store_true", help="build everything, then stop")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="the output folder holds another run: move it aside (to <folder>.archived-<time>) and start afresh",
+    )
     parser.add_argument(
         "opts", default=None, nargs=argparse.REMAINDER,
         help="config overrides as KEY VALUE pairs, after every flag",
@@ -130,25 +136,42 @@ def _print_run_header(args: argparse.Namespace, cfg: CfgNode) -> None:
     print(f"** System info **\n{collect_env_info()}\n")
 
 
-def main(args: argparse.Namespace) -> None:
-    """Run one training (then its final test) or one evaluation of a saved model."""
+def run_request(cfg: CfgNode, args: argparse.Namespace, command: Sequence[str]) -> RunRequest:
+    """What defines this command's run: training, or evaluating a given model (folder and epoch)."""
+    if args.eval_only:
+        extra = {"model_dir": osp.normpath(args.model_dir) if args.model_dir else "", "load_epoch": args.load_epoch}
+        return RunRequest(cfg, "eval", command, list(args.opts or []), args.overwrite, extra)
+    return RunRequest(cfg, "train", command, list(args.opts or []), args.overwrite)
+
+
+def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> None:
+    """Run one training (then its final test) or one evaluation of a saved model.
+
+    The output folder is locked and checked against its run record before anything is written.
+    """
     cfg = setup_cfg(args)
-    if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
-        set_random_seed(cfg.SEED)
-    logger = setup_logger(cfg.OUTPUT_DIR)
-    try:
-        if torch.cuda.is_available() and cfg.USE_CUDA:
-            torch.backends.cudnn.benchmark = True
-        _print_run_header(args, cfg)
-        trainer = build_trainer(cfg)
-        if args.eval_only:
-            trainer.load_model(args.model_dir, epoch=args.load_epoch)
-            trainer.test()
-        elif not args.no_train:
-            trainer.train()
-    finally:
-        logger.close()
+    if args.eval_only:
+        cfg = redirect_evaluation(cfg, args.load_epoch)
+    request = run_request(cfg, args, sys.argv if command is None else command)
+    with claim_output_folder(request) as output_folder:
+        if cfg.SEED >= 0:
+            print(f"Setting fixed seed: {cfg.SEED}")
+            set_random_seed(cfg.SEED)
+        logger = setup_logger(cfg.OUTPUT_DIR)
+        try:
+            if torch.cuda.is_available() and cfg.USE_CUDA:
+                torch.backends.cudnn.benchmark = True
+            _print_run_header(args, cfg)
+            trainer = build_trainer(cfg)
+            if getattr(trainer, "dm", None) is not None:
+                output_folder.record_split(trainer.dm.dataset)
+            if args.eval_only:
+                trainer.load_model(args.model_dir, epoch=args.load_epoch)
+                trainer.test()
+            elif not args.no_train:
+                trainer.train()
+        finally:
+            logger.close()
 
 
 if __name__ == "__main__":
