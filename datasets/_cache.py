@@ -13,6 +13,7 @@ import pickle
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from dassl.utils import atomic_path, write_json
+from dassl.utils.safe_load import UnsafeFileError, load_pickle_file
 
 from ._study_options import check_sampler, stratified_fewshot
 
@@ -64,8 +65,9 @@ class DerivedFiles:
         """The first usable cached copy and its path, or None; unusable copies are reported and skipped."""
         for path in self.candidates(relative):
             try:
-                with open(path, "rb") as handle:
-                    obj = pickle.load(handle)
+                obj = load_pickle_file(path, f"{self.dataset} split cache")
+            except UnsafeFileError:
+                raise
             except Exception as err:  # a truncated or foreign pickle must not stop the run: it is rebuilt
                 problem = f"cannot be read ({type(err).__name__}: {err})"
             else:

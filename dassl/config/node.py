@@ -1,9 +1,13 @@
 """yacs's CfgNode with config errors that say where the bad key came from and how to fix it."""
+import os
 from typing import Any, List
 
 from yacs.config import CfgNode as _YacsNode
 
+from dassl.utils.errors import FrameworkError
 from dassl.utils.tools import get_most_similar_str_to_a_from_b
+
+TRUST_PY_CONFIG_ENV = "MMA_TRUST_PY_CONFIG"
 
 _UNKNOWN_FILE_KEY = "Non-existent config key: "
 _UNKNOWN_LIST_KEY = "Non-existent key: "
@@ -19,6 +23,25 @@ def _full_keys(node: _YacsNode, prefix: str = "") -> List[str]:
     return keys
 
 
+class PythonConfigRefusedError(FrameworkError, ValueError):
+    """A ``.py`` config file would be executed; that needs the user's explicit permission."""
+
+
+def python_configs_trusted() -> bool:
+    """True when the user allowed ``.py`` config files (``MMA_TRUST_PY_CONFIG=1``)."""
+    return os.environ.get(TRUST_PY_CONFIG_ENV, "") not in ("", "0")
+
+
+def refuse_python_config(cfg_filename: str) -> None:
+    """yacs runs a ``.py`` config as code: refuse it unless the user trusts it."""
+    if os.path.splitext(str(cfg_filename))[1] == ".py" and not python_configs_trusted():
+        raise PythonConfigRefusedError(
+            f'Refused to read the config file "{cfg_filename}": a .py config is Python code and reading it runs '
+            f"it. Use a .yaml config (yaml files are only parsed), or, if you trust this file, set "
+            f"{TRUST_PY_CONFIG_ENV}=1."
+        )
+
+
 class CfgNode(_YacsNode):
     """Behaves exactly like yacs's node (same exception types); only the messages are clearer."""
 
@@ -30,6 +53,7 @@ class CfgNode(_YacsNode):
         )
 
     def merge_from_file(self, cfg_filename: str) -> None:
+        refuse_python_config(cfg_filename)
         try:
             super().merge_from_file(cfg_filename)
         except KeyError as e:

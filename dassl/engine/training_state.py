@@ -91,7 +91,11 @@ def load_training_state(
     scheds: Mapping[str, Any],
 ) -> Tuple[int, float, Dict[str, Any], Dict[str, Any]]:
     """Load weights/optimizers/schedulers in place; return (completed epochs, best result, RNG state, extra)."""
-    state = load_checkpoint(fpath)
+    state = load_checkpoint(
+        fpath,
+        fix=f"It is the resumable state of an interrupted run and is not needed: delete {fpath} and run the same "
+        "command again to restart from the last saved epoch checkpoint (or from scratch if there is none).",
+    )
     saved, registered = set(state["models"]), set(models)
     if saved != registered:
         raise KeyError(

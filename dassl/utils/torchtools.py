@@ -1,6 +1,5 @@
 """Saving and loading checkpoints in Dassl's file layout, with safe (weights-only) loading."""
 import os.path as osp
-import pickle
 import shutil
 import warnings
 from collections import OrderedDict
@@ -9,6 +8,7 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn as nn
 
+from .safe_load import load_torch_file
 from .tools import atomic_path, mkdir_if_missing
 
 
@@ -46,29 +46,19 @@ def save_checkpoint(
         print(f'Best checkpoint saved to "{best_fpath}"')
 
 
-def load_checkpoint(fpath: Optional[str]) -> Dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``.
+def load_checkpoint(fpath: Optional[str], fix: str = "") -> Dict[str, Any]:
+    """Load a checkpoint without running code from it (see ``dassl.utils.safe_load``).
 
-    Old checkpoints that pickle Python objects (the reference Dassl pickles warmup schedulers)
-    are loaded with full unpickling only after a warning naming the file.
+    Reference Dassl checkpoints, which pickle a warmup scheduler's successor and its optimizer,
+    load as well; a file holding any other Python object is refused. ``fix`` is the remedy the
+    error gives for a truncated file.
     """
     if fpath is None:
         raise ValueError("File path is None")
     if not osp.exists(fpath):
         raise FileNotFoundError(f'File is not found at "{fpath}"')
     map_location = None if torch.cuda.is_available() else "cpu"
-    try:
-        return torch.load(fpath, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        warnings.warn(
-            f'Checkpoint "{fpath}" holds pickled Python objects (written by the reference Dassl?); '
-            "loading it with full unpickling. Only do this for files you trust."
-        )
-    try:
-        return torch.load(fpath, map_location=map_location, weights_only=False)
-    except Exception:
-        print(f'Unable to load checkpoint from "{fpath}"')
-        raise
+    return load_torch_file(fpath, "checkpoint", map_location=map_location, fix=fix)
 
 
 def resume_from_checkpoint(
