@@ -1,4 +1,4 @@
-"""Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,linear_probe}/) runs on fake
+"""Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,kgcoop,linear_probe}/) runs on fake
 data with the golden tiny CLIP on CPU, writes the documented folders and result.json files, and the
 evaluation runs load the model their training run saved."""
 import json
@@ -22,7 +22,9 @@ METHODS = {
     "cocoop": ("CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", "vit_b16_c4_ep10_batch1_ctxv1",
                "vit_b16_c4_ep10_batch1_ctxv1", "prompt_learner"),
     "clip_adapter": ("CLIP_Adapter", "vit_b16", "vit_b16_ep50", "vit_b16_ep100", "clip_adapter"),
+    "kgcoop": ("KgCoOp", "vit_b16_ep100_ctxv1", "vit_b16_ep100_ctxv1_xd", "vit_b16_ep100_ctxv1", "prompt_learner"),
 }
+PROMPT_LEARNING = ("coop", "cocoop", "kgcoop")
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +91,13 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     assert skipped(log) == [str(train_dir), str(test_dir)]
 
     # Cross-dataset: train on ImageNet (1 shot). Learning prompts for 1000 classes takes too long on a
-    # CPU, so CoOp's and CoCoOp's source runs read EuroSAT's images in ImageNet's place.
+    # CPU, so the prompt learners' source runs read EuroSAT's images in ImageNet's place.
     source_env = env
-    if method in ("coop", "cocoop"):
+    if method in PROMPT_LEARNING:
         source_env = dict(env, EXTRA_OPTS=env["EXTRA_OPTS"] + " DATASET.NAME EuroSAT")
     run_script(method, "xd_train", "1", env=dict(source_env, EXTRA_OPTS=source_env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1"))
     source_dir = output / f"xd/train/imagenet/shots_16/{trainer}/{xd_cfg}/seed1"
-    if method not in ("coop", "cocoop"):
+    if method not in PROMPT_LEARNING:
         assert (result(source_dir)["dataset"], result(source_dir)["num_images"]) == ("ImageNet", 1000)
     run_script(method, "xd_test", "eurosat", "1", env=env)
     log = run_script(method, "run_xd_dg", "cpu", "1", env=env)
