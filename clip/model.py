@@ -153,20 +153,29 @@ class VisionTransformer(nn.Module):
         self.ln_post = LayerNorm(width)
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
 
-    def forward(self, x: Tensor, branches: Optional[Branches] = None) -> Tensor:
+    def embed(self, x: Tensor) -> Tensor:
+        """Patch and class tokens with positions, after ln_pre: batch-first [N, L, width]."""
         x = self.conv1(x)
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
-        h = self.ln_pre(x)
-        embedding_branch = _branch_at(branches, 0)
-        if embedding_branch is not None:
-            h = h + embedding_branch(h, h)
-        h = self.transformer(h.permute(1, 0, 2), branches).permute(1, 0, 2)
+        return self.ln_pre(x)
+
+    def head(self, h: Tensor) -> Tensor:
+        """The image feature from the last block's batch-first output: ln_post of the class token,
+        projected. A method that runs the blocks itself (e.g. from cached states) ends with this."""
         out = self.ln_post(h[:, 0, :])
         if self.proj is not None:
             out = out @ self.proj
         return out
+
+    def forward(self, x: Tensor, branches: Optional[Branches] = None) -> Tensor:
+        h = self.embed(x)
+        embedding_branch = _branch_at(branches, 0)
+        if embedding_branch is not None:
+            h = h + embedding_branch(h, h)
+        h = self.transformer(h.permute(1, 0, 2), branches).permute(1, 0, 2)
+        return self.head(h)
 
 
 class Bottleneck(nn.Module):
