@@ -5,6 +5,7 @@ Usage:
   python tools/download_data.py ROOT --names imagenet                    (prints what to fetch by hand)
   python tools/download_data.py ROOT --names imagenet --repair-val-labels LABELS
   python tools/download_data.py --print-urls
+  python tools/download_data.py ROOT --cupl        (MMA++'s LLM class descriptions, into ROOT/cupl/)
 
 Many links in the papers are dead (Stanford Cars, SUN397, the split files on Google Drive). The
 default source for the 14 non-ImageNet datasets is the community mirror on Hugging Face
@@ -19,6 +20,7 @@ with ``--base NAME=URL`` or the environment variable MMA_DATA_BASE_<NAME>, e.g. 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -38,6 +40,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from tools.check_data import NOT_READY, format_table, inspect  # noqa: E402
 from datasets.catalog import CATALOG, lookup  # noqa: E402
+from datasets.cupl import CUPL_FILES, CUPL_FOLDER, CUPL_URL  # noqa: E402
 
 BASE_URLS = {
     "mirror": "https://huggingface.co/zhengli97/prompt_learning_dataset/resolve/main",
@@ -490,6 +493,37 @@ def copy_imagenet_classnames(root: Path) -> Optional[Path]:
 # Command line
 # ----------------------------------------------------------------------------------------------
 
+# ----------------------------------------------------------------------------------------------
+# MMA++'s LLM class descriptions (datasets/cupl.py): pinned files, checked by size and SHA256
+# ----------------------------------------------------------------------------------------------
+
+def fetch_cupl(root: Path, url_pattern: str = CUPL_URL) -> List[Path]:
+    """Fetch every description file into ``root/cupl/`` (kept when already there and intact); a file
+    whose size or SHA256 differs from the pinned one is removed and reported."""
+    folder = root / CUPL_FOLDER
+    fetched = []
+    for name, (size, sha256) in CUPL_FILES.items():
+        dest = folder / name
+        if not (dest.is_file() and file_sha256(dest) == sha256):
+            dest.unlink(missing_ok=True)
+            download(url_pattern.format(name), dest)
+        digest = file_sha256(dest)
+        if dest.stat().st_size != size or digest != sha256:
+            dest.unlink()
+            raise SourceFailed(f"{url_pattern.format(name)}: got SHA256 {digest}, expected the pinned {sha256}; "
+                               "the file was removed")
+        fetched.append(dest)
+    return fetched
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def print_urls(urls: Mapping[str, str]) -> None:
     for key, sources in SOURCES.items():
         for source in sources:
@@ -509,7 +543,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--repair-val-labels", type=Path, metavar="LABELS",
                         help="ImageNet: sort images/val into class folders using the devkit or an '<image> <wnid>' file")
     parser.add_argument("--print-urls", action="store_true", help="list every URL this tool may fetch, then stop")
+    parser.add_argument("--cupl", action="store_true", help="fetch only MMA++'s LLM class descriptions into ROOT/cupl/")
     args = parser.parse_args(argv)
+    if args.cupl:
+        if args.root is None:
+            parser.error("ROOT is required (the data root; the descriptions go to ROOT/cupl/)")
+        files = fetch_cupl(Path(args.root).expanduser().resolve())
+        print(f"{len(files)} description files in {files[0].parent} (SHA256 checked)")
+        return 0
     try:
         urls = base_urls(args.base)
         selected = [lookup(name).key for name in (args.names or [f.key for f in CATALOG if f.key != "imagenet"])]
