@@ -1,4 +1,4 @@
-"""Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,kgcoop,linear_probe}/) runs on fake
+"""Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,kgcoop,mmapp,linear_probe}/) runs on fake
 data with the golden tiny CLIP on CPU, writes the documented folders and result.json files, and the
 evaluation runs load the model their training run saved."""
 import json
@@ -12,6 +12,7 @@ from typing import Dict, List
 import pytest
 
 from baseline_warm_python import WarmPython
+from datasets.eurosat import NEW_CNAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,8 +24,19 @@ METHODS = {
                "vit_b16_c4_ep10_batch1_ctxv1", "prompt_learner"),
     "clip_adapter": ("CLIP_Adapter", "vit_b16", "vit_b16_ep50", "vit_b16_ep100", "clip_adapter"),
     "kgcoop": ("KgCoOp", "vit_b16_ep100_ctxv1", "vit_b16_ep100_ctxv1_xd", "vit_b16_ep100_ctxv1", "prompt_learner"),
+    "mmapp": ("MultiModalAdapterPP", "b2n_cupl", "x2d", "b2n_cupl", "adapter_learner"),
 }
-PROMPT_LEARNING = ("coop", "cocoop", "kgcoop")
+# The released adapter layers (5..12) do not exist in the tiny CLIP's 4 blocks.
+TINY_METHOD_OPTS = {"mmapp": ("TRAINER.MMADAPTERPP.ADAPTER_START", "3", "TRAINER.MMADAPTERPP.ADAPTER_END", "4")}
+# Methods whose ImageNet source run reads EuroSAT's images instead (see the test).
+TEXT_HEAVY = ("coop", "cocoop", "kgcoop", "mmapp")
+
+
+def write_fake_descriptions(data_root: Path) -> None:
+    """MMA++'s description file for the fake EuroSAT, two sentences a class, laid out as the real ones."""
+    table = {name: [f"a satellite photo of {name}.", f"{name} seen from above."] for name in NEW_CNAMES.values()}
+    (data_root / "cupl").mkdir(exist_ok=True)
+    (data_root / "cupl" / "eurosat.py").write_text(f"EUROSAT_TEMPLATES = {table!r}\n")
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +79,11 @@ def skipped(stdout: str) -> List[str]:
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_checkpoint, warm_python):
     trainer, b2n_cfg, xd_cfg, fewshot_cfg, model_folder = METHODS[method]
+    if method == "mmapp":
+        write_fake_descriptions(fake_data_root)
     output = tmp_path / "output"
-    env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint), warm_python, DATASETS="eurosat",
-                     XD_DATASETS="eurosat", DG_DATASETS=" ")
+    env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint, *TINY_METHOD_OPTS.get(method, ())),
+                     warm_python, DATASETS="eurosat", XD_DATASETS="eurosat", DG_DATASETS=" ")
 
     # Base-to-novel: run_examples does train + test; the single-step scripts then find them finished.
     log = run_script(method, "run_examples", "cpu", "1", env=env)
@@ -91,13 +105,13 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     assert skipped(log) == [str(train_dir), str(test_dir)]
 
     # Cross-dataset: train on ImageNet (1 shot). Learning prompts for 1000 classes takes too long on a
-    # CPU, so the prompt learners' source runs read EuroSAT's images in ImageNet's place.
+    # CPU, so the source runs of the methods that encode many prompts read EuroSAT's images in ImageNet's place.
     source_env = env
-    if method in PROMPT_LEARNING:
+    if method in TEXT_HEAVY:
         source_env = dict(env, EXTRA_OPTS=env["EXTRA_OPTS"] + " DATASET.NAME EuroSAT")
     run_script(method, "xd_train", "1", env=dict(source_env, EXTRA_OPTS=source_env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1"))
     source_dir = output / f"xd/train/imagenet/shots_16/{trainer}/{xd_cfg}/seed1"
-    if method not in PROMPT_LEARNING:
+    if method not in TEXT_HEAVY:
         assert (result(source_dir)["dataset"], result(source_dir)["num_images"]) == ("ImageNet", 1000)
     run_script(method, "xd_test", "eurosat", "1", env=env)
     log = run_script(method, "run_xd_dg", "cpu", "1", env=env)
