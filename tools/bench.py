@@ -4,12 +4,15 @@
     python tools/bench.py --device cpu --steps 2 --warmup 1 --workloads train_b16_c50 eval_fp32 --eval-batch 8
     python tools/bench.py --device cuda --baseline            # also the text savings switched off
     python tools/bench.py --device cuda --opts TRAINER.MMADAPTER.COMPILE reduce-overhead
+    python tools/bench.py --method mmapp --device cpu --steps 2 --warmup 1 --workloads train_b16_c50
 
 The trainer is the real one (built by the engine from the shipped vit_b16_ep5.yaml; PREC amp, i.e.
 fp16 autocast + GradScaler on CUDA, fp32 on the CPU), on a synthetic class list and random images
 already on the device, so the figures are the model's, without data loading. Prints per workload the
 time per step (or per evaluation batch), images/s and peak memory (CUDA: max allocated; CPU: the
-process's peak resident size so far), beside issue 8's reference figures (one H100).
+process's peak resident size so far), beside issue 8's reference figures (one H100). ``--method mmapp``
+times MMA++ instead (its released b2n_hc.yaml: the 80-template bank needs no downloaded descriptions;
+the reference figures are MMA's).
 """
 from __future__ import annotations
 
@@ -40,6 +43,12 @@ from trainers.kit.shared_backbone import shared_backbones
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MMA_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapter", "vit_b16_ep5.yaml")
+MMAPP_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapterPP", "b2n_hc.yaml")
+# --method -> (trainer, config file, config node, name in the report)
+METHODS = {
+    "mma": ("MultiModalAdapter", MMA_CONFIG, "MMADAPTER", "MMA"),
+    "mmapp": ("MultiModalAdapterPP", MMAPP_CONFIG, "MMADAPTERPP", "MMA++"),
+}
 VIT_B16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
                context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
                transformer_layers=12)
@@ -101,7 +110,7 @@ def random_vit_b16(cfg, precision: str) -> CLIP:
     return model
 
 
-def build_bench_trainer(workdir: str, workload: Workload, device: str, opts: Sequence[str]):
+def build_bench_trainer(workdir: str, workload: Workload, device: str, opts: Sequence[str], method: str = "mma"):
     root = osp.join(workdir, f"classes{workload.classes}")
     os.makedirs(root, exist_ok=True)
     with open(osp.join(root, "classnames.txt"), "w") as handle:
@@ -109,9 +118,10 @@ def build_bench_trainer(workdir: str, workload: Workload, device: str, opts: Seq
     Image.new("RGB", (8, 8)).save(osp.join(root, "placeholder.jpg"))
     cfg = get_cfg_default()
     train.extend_cfg(cfg)
-    cfg.merge_from_file(MMA_CONFIG)
+    trainer_name, config_file, _, _ = METHODS[method]
+    cfg.merge_from_file(config_file)
     cfg.merge_from_list([
-        "TRAINER.NAME", "MultiModalAdapter", "DATASET.NAME", "BenchClasses", "DATASET.ROOT", root,
+        "TRAINER.NAME", trainer_name, "DATASET.NAME", "BenchClasses", "DATASET.ROOT", root,
         "OUTPUT_DIR", osp.join(workdir, "output"), "USE_CUDA", str(device == "cuda"),
         "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", str(workload.batch), "VERBOSE", "False",
         *opts,
@@ -145,7 +155,8 @@ def run_workload(trainer, workload: Workload, args) -> Dict[str, float]:
         batch = args.eval_batch
         images = torch.randn(batch, 3, 224, 224, generator=generator).to(device)
         trainer.cfg.defrost()
-        trainer.cfg.TRAINER.MMADAPTER.EVAL_PREC = "fp32" if workload.name == "eval_fp32" else args.eval_autocast
+        eval_prec = "fp32" if workload.name == "eval_fp32" else args.eval_autocast
+        trainer.cfg.TRAINER[METHODS[args.method][2]].EVAL_PREC = eval_prec
         trainer.cfg.freeze()
         trainer.set_model_mode("eval")
         with torch.no_grad():
@@ -168,6 +179,7 @@ def print_table(rows: List[List[str]], device: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="MMA training-step and evaluation benchmark (ViT-B/16 sizes).")
+    parser.add_argument("--method", choices=list(METHODS), default="mma", help="the trainer to time (default mma)")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS], default=[w.name for w in WORKLOADS])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per workload (default 20)")
@@ -185,14 +197,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda, but CUDA is not available here; use --device cpu.")
     variants = [("ours", [])]
+    node = f"TRAINER.{METHODS[args.method][2]}"
     if args.baseline:
-        variants.append(("text savings off", ["TRAINER.MMADAPTER.TEXT_TRUNCATE", "False",
-                                              "TRAINER.MMADAPTER.TEXT_PREFIX_CACHE", "False"]))
+        variants.append(("text savings off", [f"{node}.TEXT_TRUNCATE", "False", f"{node}.TEXT_PREFIX_CACHE", "False"]))
     rows = []
     with tempfile.TemporaryDirectory() as workdir, shared_backbones(random_vit_b16):
         for workload in [w for w in WORKLOADS if w.name in args.workloads]:
             for label, switches in variants:
-                trainer = build_bench_trainer(workdir, workload, args.device, [*switches, *args.opts])
+                trainer = build_bench_trainer(workdir, workload, args.device, [*switches, *args.opts], args.method)
                 figures = run_workload(trainer, workload, args)
                 name = workload.name if label == "ours" else f"  ({label})"
                 rows.append([name, workload.reference if label == "ours" else "", f"{figures['ms']:.1f}",
@@ -201,7 +213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                       f"text context {trainer.model.text_length}", flush=True)
                 del trainer
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
-    print(f"\nMMA, ViT-B/16 sizes, random weights, on {device_name}; {args.steps} timed steps after {args.warmup}")
+    print(f"\n{METHODS[args.method][3]}, ViT-B/16 sizes, random weights, on {device_name}; {args.steps} timed steps after {args.warmup}")
     print_table(rows, args.device)
 
 
