@@ -91,9 +91,9 @@ def check_hparams(cfg: CfgNode, text_depth: int, visual_depth: int) -> None:
         )
 
 
-def load_CuPL_templates(dataset_name: str, root: str) -> Dict[str, List[str]]:  # noqa: N802 (reference name)
-    """``{class name: [sentences]}`` of a dataset's LLM descriptions under ``root`` (DATASET.ROOT),
-    keys lower-cased with "_" read as a space; read as data, never executed."""
+def load_CuPL_templates(dataset_name: str, root: str = "data") -> Dict[str, List[str]]:  # noqa: N802 (reference name)
+    """``{class name: [sentences]}`` of a dataset's LLM descriptions under ``root`` (DATASET.ROOT, by
+    default the scripts' data/), keys lower-cased with "_" read as a space; read as data, never run."""
     return load_descriptions(dataset_name, root)
 
 
