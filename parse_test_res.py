@@ -21,6 +21,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from dassl.utils.errors import add_debug_flag, run_cli
+
 TRAIN_END_SIGNAL = "Finish training"
 TEST_END_SIGNAL = "=> result"
 
@@ -108,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-log", action="store_true", help="parse evaluation-only logs ('=> result')")
     parser.add_argument("--multi-exp", action="store_true", help="DIRECTORY holds several experiments")
     parser.add_argument("--keyword", type=str, default="accuracy", help="metric to read (default: accuracy)")
+    add_debug_flag(parser)
     return parser
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args(sys.argv[1:]))
+    run_cli(lambda: main(build_parser().parse_args()))

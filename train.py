@@ -11,6 +11,7 @@ train.py files do. One deliberate difference from the reference: ``--seed 0`` se
 """
 import argparse
 import os.path as osp
+import re
 import sys
 from typing import List, Optional, Sequence
 
@@ -23,6 +24,11 @@ from dassl.config import get_cfg_default
 from dassl.engine import build_trainer
 from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
+from dassl.utils.errors import DEBUG_FLAG, ConfigValueError, InputFileNotFoundError, add_debug_flag, run_cli
+
+
+# A command-line flag (``--eval-only``), as opposed to a config key or a negative number.
+FLAG_PATTERN = re.compile(r"^--[A-Za-z][\w-]*(=.*)?$")
 
 
 def extend_cfg(cfg: CfgNode) -> None:
@@ -57,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=str, default="", help="folder of the model to evaluate")
     parser.add_argument("--load-epoch", type=int, help="load the checkpoint saved after this epoch")
     parser.add_argument("--no-train", action="store_true", help="build everything, then stop")
+    add_debug_flag(parser)
     parser.add_argument(
         "--overwrite", action="store_true",
         help="the output folder holds another run: move it aside (to <folder>.archived-<time>) and start afresh",
@@ -70,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _merge_file(cfg: CfgNode, path: str, role: str) -> None:
     if not osp.isfile(path):
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f"{role} not found: {path!r}. Pass an existing yaml, e.g. configs/datasets/eurosat.yaml "
             "or configs/trainers/MultiModalAdapter/vit_b16_ep5.yaml"
         )
@@ -78,8 +85,14 @@ def _merge_file(cfg: CfgNode, path: str, role: str) -> None:
 
 
 def _merge_opts(cfg: CfgNode, opts: List[str]) -> None:
+    flags = [item for item in opts if FLAG_PATTERN.match(item)]
+    if flags:
+        raise ConfigValueError(
+            f"{flags[0]} comes after the KEY VALUE overrides ({' '.join(opts)}), so it was read as one of "
+            "them. Move every --flag (with its value) before the first KEY VALUE pair."
+        )
     if len(opts) % 2 != 0:
-        raise ValueError(
+        raise ConfigValueError(
             f"trailing options must be KEY VALUE pairs, got an odd number ({len(opts)}): {opts}. "
             "Put every --flag before them and quote values that contain spaces."
         )
@@ -121,7 +134,7 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
     if args.config_file:
         _merge_file(cfg, args.config_file, "method config file")
     _copy_flags(cfg, args)
-    _merge_opts(cfg, list(args.opts or []))
+    _merge_opts(cfg, [item for item in args.opts or [] if item != DEBUG_FLAG])
     cfg.freeze()
     return cfg
 
@@ -175,4 +188,4 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    run_cli(lambda: main(build_parser().parse_args()))

@@ -7,10 +7,12 @@ import torch
 from PIL import Image
 from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
 
+from dassl.utils.errors import ConfigKeyError, ConfigValueError
+
 from .model import CLIP, build_model
 from .simple_tokenizer import SimpleTokenizer
-from .weights import (SOURCES, cache_root, download_url, expected_sha256, read_state_dict, resolve_weights,
-                      sha256_of, source_for_url)
+from .weights import (SOURCES, WeightsNotFoundError, cache_root, download_url, expected_sha256, read_state_dict,
+                      resolve_weights, sha256_of, source_for_url)
 
 __all__ = ["available_models", "load", "tokenize", "build_model"]
 
@@ -28,8 +30,8 @@ class _ModelTable(dict):
     def __missing__(self, key: str) -> str:
         if isinstance(key, (str, os.PathLike)) and os.path.isfile(key):
             return str(key)
-        raise KeyError(f"unknown CLIP model {key!r}: use one of {list(self)} or the path of an existing "
-                       f"checkpoint file")
+        raise ConfigKeyError(f"unknown CLIP model {key!r}: use one of {list(self)} or the path of an existing "
+                             f"checkpoint file")
 
 
 _MODELS = _ModelTable({name: f"https://openaipublic.azureedge.net/clip/models/{source.official_path}"
@@ -84,15 +86,15 @@ def load(name: Union[str, Path], device: Union[str, torch.device] = "cuda" if to
     `builder` turns the OpenAI-layout state dict into the model (default `build_model`).
     """
     if jit:
-        raise ValueError("jit=True (OpenAI's TorchScript model) is not supported: this package always builds "
-                         "its own model, with the same numbers; call load(..., jit=False)")
+        raise ConfigValueError("jit=True (OpenAI's TorchScript model) is not supported: this package always builds "
+                               "its own model, with the same numbers; call load(..., jit=False)")
     if str(name) in SOURCES:
         path = _download(_MODELS[str(name)], download_root)
     elif os.path.isfile(name):
         path = str(name)
     else:
-        raise RuntimeError(f"Model {name} not found: use one of {available_models()} or the path of an "
-                           f"existing checkpoint file")
+        raise WeightsNotFoundError(f"Model {name} not found: use one of {available_models()} or the path of an "
+                                   f"existing checkpoint file")
     model = builder(read_state_dict(path)).to(device)
     if str(device) == "cpu":
         model.float()

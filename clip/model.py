@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dassl.utils.errors import CheckpointMismatchError
+
 SideBranch = Callable[[Tensor, Tensor], Tensor]
 Branches = Mapping[int, Optional[SideBranch]]
 
@@ -424,8 +426,8 @@ def config_from_state_dict(state_dict: Mapping[str, Tensor]) -> CLIPConfig:
     required = ("text_projection", "positional_embedding", "token_embedding.weight", "ln_final.weight")
     missing = [key for key in required if key not in state_dict]
     if missing:
-        raise ValueError(f"not an OpenAI-layout CLIP state dict: missing {missing} "
-                         f"(first keys: {list(state_dict)[:5]})")
+        raise CheckpointMismatchError(f"not an OpenAI-layout CLIP state dict: missing {missing} "
+                                      f"(first keys: {list(state_dict)[:5]})")
     if "visual.proj" in state_dict:
         vision_width = state_dict["visual.conv1.weight"].shape[0]
         vision_layers = sum(1 for key in state_dict

@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Tuple
 import ftfy
 import regex
 
+from dassl.utils.errors import MissingDependencyError
+
 SOT_TOKEN = "<|startoftext|>"
 EOT_TOKEN = "<|endoftext|>"
 _MERGE_COUNT = 49152 - 256 - 2
@@ -31,12 +33,12 @@ def default_bpe() -> str:
     """
     spec = importlib.util.find_spec("open_clip")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("CLIP's tokenizer reads its vocabulary from the open_clip_torch package, which "
-                                "is not installed; run `pip install -r requirements.txt`")
+        raise MissingDependencyError("CLIP's tokenizer reads its vocabulary from the open_clip_torch package, which "
+                                     "is not installed; run `pip install -r requirements.txt`")
     path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
     if not path.is_file():
-        raise FileNotFoundError(f"open_clip_torch is installed but its vocabulary file {path} is missing; "
-                                "reinstall it with `pip install --force-reinstall open_clip_torch`")
+        raise MissingDependencyError(f"open_clip_torch is installed but its vocabulary file {path} is missing; "
+                                     "reinstall it with `pip install --force-reinstall open_clip_torch`")
     return str(path)
 
 

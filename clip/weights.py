@@ -27,6 +27,8 @@ from typing import Dict, List, Mapping, Optional, Union
 import torch
 from tqdm import tqdm
 
+from dassl.utils.errors import FrameworkError
+
 from .model import CLIP, config_from_state_dict
 
 OFFICIAL_URL_BASE = "https://openaipublic.azureedge.net/clip/models"
@@ -83,11 +85,11 @@ SOURCES: Dict[str, ModelSource] = {source.name: source for source in (
 )}
 
 
-class WeightsNotFoundError(RuntimeError):
+class WeightsNotFoundError(FrameworkError, RuntimeError):
     """No source could provide a model's weights; the message says what was tried and the fix."""
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(FrameworkError, RuntimeError):
     """A downloaded file does not match the SHA256 published in its URL."""
 
 

@@ -17,6 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dassl.data.datasets import Datum
 from dassl.utils import listdir_nohidden, read_json
+from dassl.utils.errors import ConfigValueError, CorruptFileError
 
 from .errors import require_images
 from ._study_options import base_class_count
@@ -37,7 +38,7 @@ def read_split(dataset: str, filepath: str, path_prefix: str, root: str) -> Spli
     split = read_json(filepath)
     if not isinstance(split, dict) or not {"train", "val", "test"} <= set(split):
         found = sorted(split) if isinstance(split, dict) else type(split).__name__
-        raise ValueError(
+        raise CorruptFileError(
             f"{dataset}: {filepath} is not a split file (expected the keys train, val and test, found {found}). "
             f"Delete it to rebuild it from the annotations, or download the dataset's split_zhou file again."
         )
@@ -75,7 +76,7 @@ def split_trainval(dataset: str, trainval: Sequence[Datum], p_val: float = 0.2) 
     for label, indices in by_label.items():
         n_val = round(len(indices) * p_val)
         if n_val <= 0:
-            raise ValueError(
+            raise CorruptFileError(
                 f"{dataset}: class {label} has only {len(indices)} trainval image(s); at least 3 are needed "
                 f"to put one in val. The annotation files look truncated."
             )
@@ -104,7 +105,7 @@ def split_per_class(
         n_val = round(n_total * p_val)
         n_test = n_total - n_train - n_val
         if min(n_train, n_val, n_test) <= 0:
-            raise ValueError(
+            raise CorruptFileError(
                 f"{dataset}: class {label} has {n_total} image(s), too few for a train/val/test split "
                 f"({n_train}/{n_val}/{n_test}); every class needs at least 4 images."
             )
@@ -143,7 +144,7 @@ def subsample_classes(*splits: List[Datum], subsample: str = "all", ratio: int =
 
     ``ratio`` / ``rounding``: base = ``base_class_count(n, ratio, rounding)`` instead (r:1 splits)."""
     if subsample not in SUBSAMPLE_CHOICES:
-        raise ValueError(
+        raise ConfigValueError(
             f"DATASET.SUBSAMPLE_CLASSES must be one of {SUBSAMPLE_CHOICES}, got {subsample!r}."
         )
     if subsample == "all":

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Dict, List, Sequence, Tuple
 
 from dassl.data.datasets import Datum
+from dassl.utils.errors import ConfigValueError
 
 BASE_ROUNDINGS = ("ceil", "floor")
 FEWSHOT_SAMPLERS = ("coop", "stratified")
@@ -21,7 +22,7 @@ TYPO_KINDS = ("swap", "typo")
 
 def check_sampler(sampler: str) -> None:
     if sampler not in FEWSHOT_SAMPLERS:
-        raise ValueError(f"DATASET.FEWSHOT_SAMPLER is {sampler!r}; use one of {', '.join(FEWSHOT_SAMPLERS)}.")
+        raise ConfigValueError(f"DATASET.FEWSHOT_SAMPLER is {sampler!r}; use one of {', '.join(FEWSHOT_SAMPLERS)}.")
 
 
 def base_class_count(num_classes: int, ratio: int = 1, rounding: str = "ceil") -> int:
@@ -30,12 +31,12 @@ def base_class_count(num_classes: int, ratio: int = 1, rounding: str = "ceil") -
     "ceil": N - floor(N / (r + 1)) (base gets the odd class: CoOp at 1:1); "floor": floor(N r / (r + 1)).
     """
     if ratio < 1:
-        raise ValueError(f"DATASET.BASE_NEW_RATIO is {ratio}; use an integer r >= 1 for a base:new ratio of r:1.")
+        raise ConfigValueError(f"DATASET.BASE_NEW_RATIO is {ratio}; use an integer r >= 1 for a base:new ratio of r:1.")
     if rounding not in BASE_ROUNDINGS:
-        raise ValueError(f"DATASET.BASE_ROUNDING is {rounding!r}; use one of {', '.join(BASE_ROUNDINGS)}.")
+        raise ConfigValueError(f"DATASET.BASE_ROUNDING is {rounding!r}; use one of {', '.join(BASE_ROUNDINGS)}.")
     base = num_classes - num_classes // (ratio + 1) if rounding == "ceil" else num_classes * ratio // (ratio + 1)
     if not 0 < base < num_classes:
-        raise ValueError(
+        raise ConfigValueError(
             f"A base:new ratio of {ratio}:1 ({rounding}) leaves {base} base and {num_classes - base} new classes "
             f"out of {num_classes}; lower DATASET.BASE_NEW_RATIO so that both sides have a class."
         )
@@ -68,7 +69,7 @@ def flip_labels(data_source: Sequence[Datum], rate: float, seed: int) -> List[Da
     labels = sorted(names)
     n_flip = round(rate * len(data_source))
     if n_flip and len(labels) < 2:
-        raise ValueError("DATASET.LABEL_NOISE_RATE needs at least two training classes to flip labels between.")
+        raise ConfigValueError("DATASET.LABEL_NOISE_RATE needs at least two training classes to flip labels between.")
     rng = random.Random(f"label-noise-{seed}")
     flipped = list(data_source)
     for index in sorted(rng.sample(range(len(flipped)), n_flip)):

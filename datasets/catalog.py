@@ -8,6 +8,8 @@ docs/DATASETS.md); ``tools/check_data.py`` compares a prepared copy against them
 from dataclasses import dataclass
 from typing import Optional
 
+from dassl.utils.errors import ConfigKeyError
+
 
 @dataclass(frozen=True)
 class DatasetFacts:
@@ -51,7 +53,7 @@ def lookup(name: str) -> DatasetFacts:
         if wanted in (_normalise(facts.key), _normalise(facts.name)):
             return facts
     choices = ", ".join(facts.key for facts in CATALOG)
-    raise KeyError(f"Unknown dataset {name!r}; choose from: {choices} (or their DATASET.NAME spellings).")
+    raise ConfigKeyError(f"Unknown dataset {name!r}; choose from: {choices} (or their DATASET.NAME spellings).")
 
 
 def _normalise(name: str) -> str:

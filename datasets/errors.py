@@ -6,16 +6,18 @@ run on the same DATASET.ROOT, tell what is missing and fetch it.
 import os
 from typing import Sequence
 
+from dassl.utils.errors import FrameworkError
+
 from .catalog import lookup
 
 MAX_LISTED_FILES = 5
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(FrameworkError, FileNotFoundError):
     """A dataset folder, split file or annotation file is missing."""
 
 
-class MissingImagesError(FileNotFoundError):
+class MissingImagesError(FrameworkError, FileNotFoundError):
     """A split lists images that are not on disk."""
 
 

@@ -3,6 +3,7 @@ import os
 from typing import Dict, List
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
+from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
 from ._splits import Split, make_items
@@ -29,6 +30,6 @@ class FGVCAircraft(CoOpDataset):
             fields = line.split(" ")
             classname = " ".join(fields[1:])
             if classname not in cname2lab:
-                raise ValueError(f"{self.name}: {path} line {number}: variant {classname!r} is not in variants.txt")
+                raise CorruptFileError(f"{self.name}: {path} line {number}: variant {classname!r} is not in variants.txt")
             records.append((os.path.join(self.image_dir, fields[0] + ".jpg"), cname2lab[classname], classname))
         return make_items(self.name, records, path, self.root)

@@ -10,6 +10,7 @@ from typing import Dict, List
 
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.utils import listdir_nohidden
+from dassl.utils.errors import CorruptFileError
 
 from ._cache import DerivedFiles, fewshot_splits, splits_problem
 from .errors import DatasetNotFoundError, fix_hint, require_dir, require_file
@@ -58,7 +59,7 @@ def read_class_folders(dataset: str, image_dir: str, classnames: Dict[str, str],
         raise DatasetNotFoundError(f"{dataset}: no class folders in {image_dir}: {detail}.\n{fix_hint(dataset, root)}")
     unknown = [folder for folder in folders if folder not in classnames]
     if unknown:
-        raise ValueError(
+        raise CorruptFileError(
             f"{dataset}: {len(unknown)} folder(s) in {image_dir} are not in classnames.txt (e.g. {unknown[0]!r}); "
             f"use the classnames.txt that lists the 1,000 ImageNet wnids.\n{fix_hint(dataset, root)}"
         )

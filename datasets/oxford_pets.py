@@ -3,6 +3,7 @@ import os
 from typing import List, Sequence
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
+from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
 from ._splits import Split, make_items, read_split, split_to_json, split_trainval, subsample_classes
@@ -28,7 +29,7 @@ class OxfordPets(CoOpDataset):
         for number, line in enumerate(annotation_lines(path), start=1):
             fields = line.split(" ")
             if len(fields) != 4:
-                raise ValueError(
+                raise CorruptFileError(
                     f"{self.name}: {path} line {number}: expected '<image> <class id> <species> <breed id>', "
                     f"got {line!r}"
                 )

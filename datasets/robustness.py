@@ -32,6 +32,7 @@ import os
 from typing import List, Optional, Tuple
 
 from dassl.data.datasets import Datum
+from dassl.utils.errors import ConfigValueError
 
 from ._cache import DerivedFiles, splits_problem
 from ._study_options import TYPO_KINDS, flip_labels, make_imbalanced, noisy_classnames
@@ -88,7 +89,7 @@ def check_study_options(cfg) -> None:
     if noise_std < 0.0:
         problems.append(f"INPUT.IMAGE_NOISE_STD is {noise_std}; use 0.0 (off) or a positive std")
     if problems:
-        raise ValueError("Invalid data options: " + "; ".join(problems) + ".")
+        raise ConfigValueError("Invalid data options: " + "; ".join(problems) + ".")
 
 
 def derived_split_name(cfg) -> str:

@@ -6,6 +6,7 @@ import os
 from typing import Dict, List
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
+from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
 from ._splits import Split, make_items, split_trainval
@@ -34,7 +35,7 @@ class SUN397(CoOpDataset):
             imname = line.lstrip("/")
             key = os.path.dirname(imname)
             if key not in cname2lab:
-                raise ValueError(f"{self.name}: {path} line {number}: class {key!r} is not in ClassName.txt")
+                raise CorruptFileError(f"{self.name}: {path} line {number}: class {key!r} is not in ClassName.txt")
             classname = " ".join(reversed(key.split("/")[1:]))
             records.append((os.path.join(self.image_dir, imname), cname2lab[key], classname))
         return make_items(self.name, records, path, self.root)

@@ -7,6 +7,7 @@ import re
 from typing import Dict, List
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
+from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
 from ._splits import Split, make_items, split_trainval
@@ -42,7 +43,7 @@ class UCF101(CoOpDataset):
         for number, line in enumerate(annotation_lines(path), start=1):
             action, video = line.split(" ")[0].split("/")
             if action not in cname2lab:
-                raise ValueError(f"{self.name}: {path} line {number}: action {action!r} is not in classInd.txt")
+                raise CorruptFileError(f"{self.name}: {path} line {number}: action {action!r} is not in classInd.txt")
             folder = snake_case_action(action)
             records.append((os.path.join(self.image_dir, folder, video.replace(".avi", ".jpg")), cname2lab[action], folder))
         return make_items(self.name, records, path, self.root)

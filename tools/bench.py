@@ -38,6 +38,7 @@ from clip.model import CLIP, convert_weights
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.engine import build_trainer
+from dassl.utils.errors import add_debug_flag, run_cli
 from tools.timing import time_calls
 from trainers.kit.shared_backbone import shared_backbones
 
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", action="store_true",
                         help="also run with TEXT_TRUNCATE and TEXT_PREFIX_CACHE off (the reference's text pass)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides (last on the line)")
+    add_debug_flag(parser)
     return parser
 
 
@@ -218,4 +220,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

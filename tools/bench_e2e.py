@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from dassl.utils import write_json
+from dassl.utils.errors import add_debug_flag, run_cli
 from tools.make_tiny_clip import TINY_VIT_SIZES, VIT_B16_SIZES, make_state_dict, save_state_dict
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=8, help="DATALOADER.NUM_WORKERS (default 8, as the config)")
     parser.add_argument("--run-table", action="store_true", help="also run the same two runs with tools/run_table.py")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides (last on the line)")
+    add_debug_flag(parser)
     return parser
 
 
@@ -154,4 +156,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -28,6 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 import datasets  # noqa: E402,F401  (registers the readers)
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
+from dassl.utils.errors import add_debug_flag, run_cli  # noqa: E402
 from datasets.catalog import CATALOG, DatasetFacts, lookup  # noqa: E402
 
 READY, DIFFERS, NOT_READY = "ready", "sizes differ", "NOT READY"
@@ -153,6 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("names", nargs="*", help="datasets to check (default: all 15)")
     parser.add_argument("--verify-images", action="store_true", help="also decode every image (slow on big sets)")
     parser.add_argument("--expected", action="store_true", help="only print the published sizes")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.expected:
         print(format_expected_table())
@@ -179,4 +181,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

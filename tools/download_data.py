@@ -38,6 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from dassl.utils.errors import (  # noqa: E402
+    ConfigValueError, CorruptFileError, InputFileNotFoundError, add_debug_flag, run_cli,
+)
 from tools.check_data import NOT_READY, format_table, inspect  # noqa: E402
 from datasets.catalog import CATALOG, lookup  # noqa: E402
 from datasets.cupl import CUPL_FILES, CUPL_FOLDER, CUPL_URL  # noqa: E402
@@ -76,7 +79,7 @@ def base_urls(overrides: Sequence[str] = (), environ: Mapping[str, str] = os.env
     for item in overrides:
         name, sep, url = item.partition("=")
         if not sep or name not in urls:
-            raise ValueError(f"--base expects NAME=URL with NAME one of {sorted(urls)}, got {item!r}")
+            raise ConfigValueError(f"--base expects NAME=URL with NAME one of {sorted(urls)}, got {item!r}")
         urls[name] = url
     return {name: url.rstrip("/") for name, url in urls.items()}
 
@@ -450,7 +453,7 @@ def val_labels_from_table(path: Path) -> Dict[str, str]:
         if len(fields) >= 2 and WNID.match(fields[1]):
             labels[Path(fields[0]).stem] = fields[1]
     if not labels:
-        raise ValueError(f"{path}: no '<image> <wnid>' lines found")
+        raise CorruptFileError(f"{path}: no '<image> <wnid>' lines found")
     return labels
 
 
@@ -458,7 +461,7 @@ def repair_imagenet_val(root: Path, labels_path: Path) -> int:
     """Move images/val/*.JPEG into images/val/<wnid>/; return how many were moved."""
     val_dir = root / "imagenet" / "images" / "val"
     if not val_dir.is_dir():
-        raise FileNotFoundError(f"ImageNet: {val_dir} not found; unpack ILSVRC2012_img_val.tar there first")
+        raise InputFileNotFoundError(f"ImageNet: {val_dir} not found; unpack ILSVRC2012_img_val.tar there first")
     if labels_path.name.startswith("ILSVRC2012_devkit") or labels_path.is_dir():
         by_number = val_labels_from_devkit(labels_path)
         labels = {f"ILSVRC2012_val_{number:08d}": wnid for number, wnid in by_number.items()}
@@ -467,7 +470,7 @@ def repair_imagenet_val(root: Path, labels_path: Path) -> int:
     loose = sorted(p for p in val_dir.iterdir() if p.is_file() and p.suffix.lower() in (".jpeg", ".jpg", ".png"))
     unknown = [p.name for p in loose if p.stem not in labels]
     if unknown:
-        raise ValueError(f"ImageNet: {len(unknown)} val image(s) have no label in {labels_path} (e.g. {unknown[0]})")
+        raise CorruptFileError(f"ImageNet: {len(unknown)} val image(s) have no label in {labels_path} (e.g. {unknown[0]})")
     for image in loose:
         folder = val_dir / labels[image.stem]
         folder.mkdir(exist_ok=True)
@@ -544,6 +547,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="ImageNet: sort images/val into class folders using the devkit or an '<image> <wnid>' file")
     parser.add_argument("--print-urls", action="store_true", help="list every URL this tool may fetch, then stop")
     parser.add_argument("--cupl", action="store_true", help="fetch only MMA++'s LLM class descriptions into ROOT/cupl/")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.cupl:
         if args.root is None:
@@ -589,4 +593,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

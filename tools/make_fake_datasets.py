@@ -17,11 +17,17 @@ import io
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
+
+if __package__ in (None, ""):  # run as `python tools/make_fake_datasets.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dassl.utils.errors import ConfigValueError, add_debug_flag, run_cli  # noqa: E402
 
 DEFAULT_IMAGES_PER_CLASS = 6
 MIN_IMAGES_PER_CLASS = 4
@@ -455,14 +461,14 @@ def make_fake_datasets(root, names: Sequence[str] | None = None,
     the ImageNet family always gets 2 train + 1 val images per class and its variants 1 per class.
     """
     if images_per_class < MIN_IMAGES_PER_CLASS:
-        raise ValueError(
+        raise ConfigValueError(
             f"images_per_class={images_per_class} is too small: every class needs at least "
             f"{MIN_IMAGES_PER_CLASS} images so that train, val and test all get one (use 4 or more)."
         )
     selected = list(FAKE_DATASETS) if names is None else list(names)
     unknown = [name for name in selected if name not in FAKE_DATASETS]
     if unknown:
-        raise ValueError(f"Unknown dataset name(s) {unknown}; choose from {sorted(FAKE_DATASETS)}.")
+        raise ConfigValueError(f"Unknown dataset name(s) {unknown}; choose from {sorted(FAKE_DATASETS)}.")
     pool = _encode_pool()
     root = Path(root)
     for name in selected:
@@ -476,10 +482,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--names", nargs="+", choices=sorted(FAKE_DATASETS), help="datasets to write (default: all)")
     parser.add_argument("--images-per-class", type=int, default=DEFAULT_IMAGES_PER_CLASS,
                         help=f"images per class for the 11 benchmarks (default {DEFAULT_IMAGES_PER_CLASS})")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     make_fake_datasets(args.root, args.names, args.images_per_class)
     print(f"Wrote fake datasets to {Path(args.root).resolve()}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

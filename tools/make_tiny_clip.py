@@ -16,6 +16,7 @@ import torch
 if __package__ in (None, ""):  # run as `python tools/make_tiny_clip.py`: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clip.weights import atomic_torch_save  # noqa: E402
+from dassl.utils.errors import add_debug_flag, run_cli  # noqa: E402
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -175,6 +176,7 @@ def _parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="where to write the state dict (.pt)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fp32", action="store_true", help="store fp32 instead of the release's fp16")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -186,4 +188,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -25,6 +25,7 @@ import train
 from dassl.config import CfgNode, get_cfg_default
 from dassl.data.transforms import build_transform
 from dassl.utils import load_checkpoint, read_image
+from dassl.utils.errors import ConfigValueError, InputFileNotFoundError, add_debug_flag, run_cli
 from trainers.kit.backbone import effective_precision
 from trainers.kit.checkpoints import checkpoint_file
 from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip
@@ -58,7 +59,7 @@ def load_classifier(
 ) -> CustomCLIP:
     """An MMA model over ``classnames`` with the trained adapters, in eval mode on cfg's device."""
     if not classnames:
-        raise ValueError("Give at least one class name to classify against.")
+        raise ConfigValueError("Give at least one class name to classify against.")
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.USE_CUDA else "cpu")
     model = build_custom_clip(cfg, list(classnames), effective_precision(cfg.TRAINER.MMADAPTER.PREC, device))
     path = resolve_checkpoint(model_dir, load_epoch)
@@ -79,7 +80,7 @@ def predict(
     """For each image, its ``topk`` (class name, probability) pairs, most likely first."""
     missing = [p for p in image_paths if not osp.isfile(p)]
     if missing:
-        raise FileNotFoundError(f"Image file(s) not found: {', '.join(missing)}")
+        raise InputFileNotFoundError(f"Image file(s) not found: {', '.join(missing)}")
     cfg = build_cfg(config_file, opts)
     with contextlib.redirect_stdout(sys.stderr):  # the engine's build messages; stdout is for results
         model = load_classifier(cfg, model_dir, classnames, load_epoch)
@@ -109,6 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print per image (default 5)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides as KEY VALUE pairs, e.g. MODEL.BACKBONE.NAME /path/to/clip.pt")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error("--topk must be at least 1")
@@ -122,4 +124,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -27,6 +27,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+if __package__ in (None, ""):  # run as `python tools/report.py`: make the repo importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dassl.utils.errors import CorruptFileError, add_debug_flag, run_cli  # noqa: E402
+
 DATASET_ORDER = [
     "imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
     "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
@@ -68,7 +73,7 @@ def read_accuracy(result_path: str) -> float:
             result = json.load(handle)
         return float(result["metrics"]["accuracy"])
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(
+        raise CorruptFileError(
             f"Cannot read the accuracy from {result_path}: {err!r}. Delete the file and re-run that "
             "run's script to regenerate it."
         ) from err
@@ -264,9 +269,10 @@ def render(runs: Sequence[Run]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Print the base-to-novel, cross-dataset, DG and few-shot tables.")
     parser.add_argument("output_root", nargs="?", default="output", help="root the scripts wrote to (default: output)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     print(render(find_runs(args.output_root)))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_cli(main)

@@ -31,6 +31,7 @@ if __package__ in (None, ""):
 
 import train
 from dassl.data.decoded_images import shared_decoded_images
+from dassl.utils.errors import InputFileNotFoundError, add_debug_flag, run_cli
 from tools.report import find_runs, render
 from trainers.kit.shared_backbone import shared_backbones
 
@@ -55,7 +56,7 @@ def last_saved_epoch(model_dir: str) -> int:
         for match in map(CHECKPOINT.match, os.listdir(osp.join(model_dir, name))) if match
     ]
     if not epochs:
-        raise FileNotFoundError(f"No <model>/model.pth.tar-<epoch> in {model_dir}; delete the folder and re-run.")
+        raise InputFileNotFoundError(f"No <model>/model.pth.tar-<epoch> in {model_dir}; delete the folder and re-run.")
     return max(epochs)
 
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="show each run's output (always in its log.txt)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="KEY VALUE config overrides for every run (last on the line)")
+    add_debug_flag(parser)
     return parser
 
 
@@ -140,4 +142,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

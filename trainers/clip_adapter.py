@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
+from dassl.utils.errors import ConfigValueError
 
 from .kit.backbone import check_precision, freeze_except
 from .kit.checkpoints import load_learners
@@ -56,14 +57,14 @@ def residual_ratio(cfg: CfgNode) -> float:
         except ValueError:
             parsed = None
         if not sep or parsed is None:
-            raise ValueError(
+            raise ConfigValueError(
                 f"{CONFIG_NODE}.DATASET_RATIOS entry {entry!r} is not \"DatasetName=alpha\" "
                 "(e.g. \"EuroSAT=0.6\", with DATASET.NAME spelling)."
             )
         if name.strip() == cfg.DATASET.NAME:
             ratio = parsed
     if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"CLIP-Adapter's residual ratio for {cfg.DATASET.NAME} is {ratio}; it must lie in [0, 1].")
+        raise ConfigValueError(f"CLIP-Adapter's residual ratio for {cfg.DATASET.NAME} is {ratio}; it must lie in [0, 1].")
     return ratio
 
 
@@ -73,7 +74,7 @@ class Adapter(nn.Module):
     def __init__(self, c_in: int, reduction: int = 4) -> None:
         super().__init__()
         if reduction < 1 or c_in // reduction < 1:
-            raise ValueError(
+            raise ConfigValueError(
                 f"{CONFIG_NODE}.REDUCTION is {reduction}; it must be at least 1 and at most the feature size {c_in}."
             )
         self.fc = nn.Sequential(
@@ -94,7 +95,7 @@ class CustomCLIP(nn.Module):
         super().__init__()
         acfg = cfg.TRAINER.CLIP_ADAPTER
         if acfg.VARIANT not in VARIANTS:
-            raise ValueError(f"{CONFIG_NODE}.VARIANT is {acfg.VARIANT!r}; it must be one of {', '.join(VARIANTS)}.")
+            raise ConfigValueError(f"{CONFIG_NODE}.VARIANT is {acfg.VARIANT!r}; it must be one of {', '.join(VARIANTS)}.")
         self.variant = acfg.VARIANT
         self.ratio = residual_ratio(cfg)
         self.clip_model = clip_model

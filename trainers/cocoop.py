@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
+from dassl.utils.errors import ConfigValueError
 
 from .kit.backbone import check_precision, freeze_except
 from .kit.checkpoints import load_learners
@@ -62,7 +63,7 @@ class PromptLearner(nn.Module):
         vis_dim = clip_model.visual.output_dim
         ctx_dim = ctx_vectors.shape[1]
         if vis_dim < 16:
-            raise ValueError(f"CoCoOp's meta-net narrows the {vis_dim}-d image feature 16 times; it needs at least 16 dims.")
+            raise ConfigValueError(f"CoCoOp's meta-net narrows the {vis_dim}-d image feature 16 times; it needs at least 16 dims.")
         self.meta_net = nn.Sequential(OrderedDict([
             ("linear1", nn.Linear(vis_dim, vis_dim // 16)),
             ("relu", nn.ReLU(inplace=True)),
@@ -96,7 +97,7 @@ class CustomCLIP(nn.Module):
         self.dtype = clip_model.dtype
         ccfg = cfg.TRAINER.COCOOP
         if ccfg.PROMPTS_PER_PASS < 1:
-            raise ValueError(f"{CONFIG_NODE}.PROMPTS_PER_PASS is {ccfg.PROMPTS_PER_PASS}; it must be at least 1.")
+            raise ConfigValueError(f"{CONFIG_NODE}.PROMPTS_PER_PASS is {ccfg.PROMPTS_PER_PASS}; it must be at least 1.")
         images_per_pass = max(1, ccfg.PROMPTS_PER_PASS // self.prompt_learner.n_cls) if ccfg.BATCHED else 1
         self.images_per_pass = images_per_pass
         freeze_except(self, LEARNER_NAME)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
+from dassl.utils.errors import ConfigValueError
 
 from .kit.backbone import check_precision, freeze_except
 from .kit.checkpoints import load_learners
@@ -46,7 +47,7 @@ def coop_settings(cfg: CfgNode) -> str:
 
 def check_class_token_position(position: str) -> str:
     if position not in CLASS_TOKEN_POSITIONS:
-        raise ValueError(
+        raise ConfigValueError(
             f"{CONFIG_NODE}.CLASS_TOKEN_POSITION is {position!r}; it must be one of "
             f"{', '.join(CLASS_TOKEN_POSITIONS)}."
         )

@@ -19,6 +19,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_pretrained_weights
+from dassl.utils.errors import CheckpointMismatchError, ConfigValueError
 
 from .kit.backbone import check_input_size, check_precision, effective_precision, freeze_except, require_vit
 from .kit.compiling import check_compile
@@ -195,23 +196,23 @@ def check_adapter_hparams(cfg: CfgNode, text_depth: int, visual_depth: int) -> N
     mcfg = cfg.TRAINER.MMADAPTER
     start, end = mcfg.ADAPTER_START, mcfg.ADAPTER_END
     if start < 0:
-        raise ValueError(f"{CONFIG_NODE}.ADAPTER_START is {start}; layer indices start at 0 (the embedding level).")
+        raise ConfigValueError(f"{CONFIG_NODE}.ADAPTER_START is {start}; layer indices start at 0 (the embedding level).")
     if start > end:
-        raise ValueError(
+        raise ConfigValueError(
             f"{CONFIG_NODE}.ADAPTER_START ({start}) is greater than ADAPTER_END ({end}); "
             "adapters go on layers START..END inclusive, so set START <= END."
         )
     for tower, depth in (("text", text_depth), ("image", visual_depth)):
         if end > depth:
-            raise ValueError(
+            raise ConfigValueError(
                 f"{CONFIG_NODE}.ADAPTER_END is {end}, but the {tower} transformer of backbone "
                 f"{cfg.MODEL.BACKBONE.NAME!r} has only {depth} blocks (numbered 1..{depth}); "
                 f"set ADAPTER_END <= {min(text_depth, visual_depth)}."
             )
     if mcfg.ADAPTER_DIM < 1:
-        raise ValueError(f"{CONFIG_NODE}.ADAPTER_DIM is {mcfg.ADAPTER_DIM}; it must be a positive integer.")
+        raise ConfigValueError(f"{CONFIG_NODE}.ADAPTER_DIM is {mcfg.ADAPTER_DIM}; it must be a positive integer.")
     if not mcfg.ADAPTER_SCALE > 0:
-        raise ValueError(
+        raise ConfigValueError(
             f"{CONFIG_NODE}.ADAPTER_SCALE is {mcfg.ADAPTER_SCALE}; it must be positive "
             "(the gradient-scale layer divides by it)."
         )
@@ -264,7 +265,7 @@ class AdapterLearner(MultiModalAdapters):
         given = {k: v for k, v in state_dict.items() if k not in DERIVED_BUFFERS}
         problems = key_mismatches(self.state_dict(), given)
         if problems:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"The adapters in {source} do not fit this model ({CONFIG_NODE} {self.hparams_text}): "
                 + "; ".join(problems)
                 + ". Use the TRAINER.MMADAPTER settings the checkpoint was trained with."

@@ -16,6 +16,7 @@ from clip import clip
 from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.utils.errors import ConfigValueError
 
 from .kit.backbone import check_precision, load_backbone
 from .kit.templates import dataset_template, ensemble_templates, fill_template
@@ -67,7 +68,7 @@ class ZeroshotCLIP(TrainerX):
         check_precision(cfg.TRAINER.ZSCLIP.PREC, f"{CONFIG_NODE}.PREC")
         choice = cfg.TRAINER.ZSCLIP.TEMPLATES
         if choice not in TEMPLATE_CHOICES:
-            raise ValueError(f"{CONFIG_NODE}.TEMPLATES is {choice!r}; it must be one of {', '.join(TEMPLATE_CHOICES)}.")
+            raise ConfigValueError(f"{CONFIG_NODE}.TEMPLATES is {choice!r}; it must be one of {', '.join(TEMPLATE_CHOICES)}.")
 
     def templates(self) -> List[str]:
         name = self.cfg.DATASET.NAME

@@ -6,6 +6,7 @@ from yacs.config import CfgNode as _YacsNode
 
 from dassl.utils.errors import FrameworkError
 from dassl.utils.tools import get_most_similar_str_to_a_from_b
+from dassl.utils.errors import ConfigKeyError, ConfigOverrideError, ConfigValueError
 
 TRUST_PY_CONFIG_ENV = "MMA_TRUST_PY_CONFIG"
 
@@ -61,12 +62,12 @@ class CfgNode(_YacsNode):
             if not msg.startswith(_UNKNOWN_FILE_KEY):
                 raise
             key = msg[len(_UNKNOWN_FILE_KEY):]
-            raise KeyError(f"{msg} in {cfg_filename}{self._unknown_key_hint(key)}") from None
+            raise ConfigKeyError(f"{msg} in {cfg_filename}{self._unknown_key_hint(key)}") from None
         except ValueError as e:
             msg = str(e.args[0]) if e.args else ""
             if not msg.startswith("Type mismatch"):
                 raise
-            raise ValueError(f"{msg} in {cfg_filename} (the value must have the default's type)") from None
+            raise ConfigValueError(f"{msg} in {cfg_filename} (the value must have the default's type)") from None
 
     def merge_from_list(self, cfg_list: List[Any]) -> None:
         try:
@@ -76,9 +77,9 @@ class CfgNode(_YacsNode):
             if not msg.startswith(_UNKNOWN_LIST_KEY):
                 raise
             key = msg[len(_UNKNOWN_LIST_KEY):]
-            raise AssertionError(f"{msg} in the command-line opts{self._unknown_key_hint(key)}") from None
+            raise ConfigOverrideError(f"{msg} in the command-line opts{self._unknown_key_hint(key)}") from None
         except ValueError as e:
             msg = str(e.args[0]) if e.args else ""
             if not msg.startswith("Type mismatch"):
                 raise
-            raise ValueError(f"{msg} in the command-line opts (the value must have the default's type)") from None
+            raise ConfigValueError(f"{msg} in the command-line opts (the value must have the default's type)") from None

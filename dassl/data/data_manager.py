@@ -5,6 +5,8 @@ from typing import Any, Callable, Dict, List, Optional, Type
 import torch
 from torch.utils.data import DataLoader
 
+from dassl.utils.errors import ConfigValueError, EmptySplitError
+
 from .dataset_wrapper import DatasetWrapper
 from .datasets import build_dataset
 from .datasets.base_dataset import Datum
@@ -29,7 +31,7 @@ def build_data_loader(
     """A DataLoader over ``data_source``; an empty split raises an AssertionError naming it and the fix."""
     if not data_source:
         root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
-        raise AssertionError(
+        raise EmptySplitError(
             f"The {split_name or 'requested'} split of dataset {cfg.DATASET.NAME} is empty "
             f"(DATASET.ROOT={root}). Check the dataset layout under that root and delete stale cached "
             "splits (split_fewshot/*.pkl, imagenet/preprocessed.pkl) that were written for another location."
@@ -94,7 +96,7 @@ class DataManager:
             tfm_test = build_transform(cfg, is_train=False)
         else:
             if cfg.DATALOADER.TEST.GPU_DECODE:
-                raise ValueError(
+                raise ConfigValueError(
                     "DATALOADER.TEST.GPU_DECODE decodes with the standard test pipeline and cannot apply a "
                     "custom test transform; set DATALOADER.TEST.GPU_DECODE False."
                 )

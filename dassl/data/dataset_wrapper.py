@@ -6,6 +6,7 @@ import torchvision.transforms as T
 from torch.utils.data import Dataset
 
 from dassl.utils import read_image
+from dassl.utils.errors import ConfigValueError
 
 from .datasets.base_dataset import Datum
 from .decoded_images import DecodedImages
@@ -37,7 +38,7 @@ class DatasetWrapper(Dataset):
         self.k_tfm = cfg.DATALOADER.K_TRANSFORMS if is_train else 1
         self.return_img0 = cfg.DATALOADER.RETURN_IMG0
         if self.k_tfm > 1 and transform is None:
-            raise ValueError(
+            raise ConfigValueError(
                 f"Cannot augment the image {self.k_tfm} times because transform is None "
                 "(set DATALOADER.K_TRANSFORMS 1 or give a transform)"
             )

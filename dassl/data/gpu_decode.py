@@ -16,6 +16,8 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 
+from dassl.utils.errors import ConfigValueError
+
 from .datasets.base_dataset import Datum
 from .transforms import INTERPOLATION_MODES
 
@@ -27,13 +29,13 @@ BATCHED_DECODE = tuple(int(part) for part in torchvision.__version__.split(".")[
 def check_gpu_decode(cfg: Any, device: torch.device) -> None:
     """GPU decoding needs CUDA and the standard test pipeline; say which setting to change."""
     if torch.device(device).type != "cuda":
-        raise ValueError(
+        raise ConfigValueError(
             "DATALOADER.TEST.GPU_DECODE is set, but this run has no CUDA device (CUDA unavailable or "
             "USE_CUDA False). Set DATALOADER.TEST.GPU_DECODE False (or DATALOADER.TEST.CACHE_DECODED True "
             "to decode the test images once on the CPU)."
         )
     if "instance_norm" in cfg.INPUT.TRANSFORMS or cfg.INPUT.get("IMAGE_NOISE_AT_TEST", False) or cfg.INPUT.NO_TRANSFORM:
-        raise ValueError(
+        raise ConfigValueError(
             "DATALOADER.TEST.GPU_DECODE reproduces only the standard test pipeline (resize, centre crop, "
             "normalize); this config also asks for instance_norm, IMAGE_NOISE_AT_TEST or NO_TRANSFORM. "
             "Set DATALOADER.TEST.GPU_DECODE False."

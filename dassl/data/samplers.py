@@ -3,6 +3,8 @@ from typing import Any, Optional, Sized
 
 from torch.utils.data import RandomSampler, Sampler, SequentialSampler
 
+from dassl.utils.errors import ConfigValueError
+
 AVAILABLE_SAMPLERS = ("RandomSampler", "SequentialSampler")
 
 
@@ -23,7 +25,7 @@ def build_sampler(
         return RandomSampler(data_source)
     if sampler_type == "SequentialSampler":
         return SequentialSampler(data_source)
-    raise ValueError(
+    raise ConfigValueError(
         f'Unknown sampler type "{sampler_type}"; this package provides {", ".join(AVAILABLE_SAMPLERS)} '
         "(set DATALOADER.TRAIN_X.SAMPLER / DATALOADER.TEST.SAMPLER to one of them)"
     )

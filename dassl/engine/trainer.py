@@ -28,6 +28,7 @@ from dassl.utils import (
     save_checkpoint,
     tolist_if_not,
 )
+from dassl.utils.errors import InputFileNotFoundError
 
 from .result_file import write_result_file
 from .training_state import RESUME_FILE, load_training_state, restore_rng_state, save_training_state
@@ -111,7 +112,7 @@ class TrainerBase:
         for name in self.get_model_names():
             model_path = osp.join(directory, name, model_file)
             if not osp.exists(model_path):
-                raise FileNotFoundError(f'Model not found at "{model_path}"')
+                raise InputFileNotFoundError(f'Model not found at "{model_path}"')
             checkpoint = load_checkpoint(model_path)
             val_result = checkpoint.get("val_result")
             shown = "N/A" if val_result is None else f"{val_result:.1f}"

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dassl.utils import load_checkpoint, save_torch_atomically
+from dassl.utils.errors import CheckpointMismatchError
 
 RESUME_FILE = "resume.pth"
 
@@ -98,7 +99,7 @@ def load_training_state(
     )
     saved, registered = set(state["models"]), set(models)
     if saved != registered:
-        raise KeyError(
+        raise CheckpointMismatchError(
             f'The resumable checkpoint "{fpath}" holds models {sorted(saved)} but this trainer registers '
             f"{sorted(registered)}; use another OUTPUT_DIR or delete that file to start from scratch"
         )

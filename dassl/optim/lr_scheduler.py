@@ -9,6 +9,8 @@ from typing import Any, Dict, List
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, MultiStepLR, StepLR
 
+from dassl.utils.errors import ConfigTypeError, ConfigValueError
+
 AVAI_SCHEDS = ["single_step", "multi_step", "cosine"]
 
 
@@ -94,19 +96,19 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, optim_cfg: Any) -> LRSc
     """The per-epoch LR schedule of ``optim_cfg`` (stepped once at the end of each epoch)."""
     name = optim_cfg.LR_SCHEDULER
     if name not in AVAI_SCHEDS:
-        raise ValueError(f'OPTIM.LR_SCHEDULER must be one of {AVAI_SCHEDS}, but got "{name}"')
+        raise ConfigValueError(f'OPTIM.LR_SCHEDULER must be one of {AVAI_SCHEDS}, but got "{name}"')
     stepsize = optim_cfg.STEPSIZE
     if name == "single_step":
         if isinstance(stepsize, (list, tuple)):
             stepsize = stepsize[-1]
         if not isinstance(stepsize, int):
-            raise TypeError(f"For single_step, OPTIM.STEPSIZE must be an integer, but got {type(stepsize).__name__}")
+            raise ConfigTypeError(f"For single_step, OPTIM.STEPSIZE must be an integer, but got {type(stepsize).__name__}")
         if stepsize <= 0:
             stepsize = optim_cfg.MAX_EPOCH
         scheduler: LRScheduler = StepLR(optimizer, step_size=stepsize, gamma=optim_cfg.GAMMA)
     elif name == "multi_step":
         if not isinstance(stepsize, (list, tuple)):
-            raise TypeError(f"For multi_step, OPTIM.STEPSIZE must be a list, but got {type(stepsize).__name__}")
+            raise ConfigTypeError(f"For multi_step, OPTIM.STEPSIZE must be a list, but got {type(stepsize).__name__}")
         scheduler = MultiStepLR(optimizer, milestones=list(stepsize), gamma=optim_cfg.GAMMA)
     else:
         scheduler = CosineAnnealingLR(optimizer, T_max=float(optim_cfg.MAX_EPOCH))
@@ -119,5 +121,5 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, optim_cfg: Any) -> LRSc
         elif optim_cfg.WARMUP_TYPE == "linear":
             scheduler = LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
         else:
-            raise ValueError(f'OPTIM.WARMUP_TYPE must be "constant" or "linear", but got "{optim_cfg.WARMUP_TYPE}"')
+            raise ConfigValueError(f'OPTIM.WARMUP_TYPE must be "constant" or "linear", but got "{optim_cfg.WARMUP_TYPE}"')
     return scheduler

@@ -5,6 +5,8 @@ from typing import Any, Iterable, List, Optional, Union
 import torch
 import torch.nn as nn
 
+from dassl.utils.errors import ConfigValueError
+
 AVAI_OPTIMS = ["adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw"]
 
 
@@ -38,7 +40,7 @@ def build_optimizer(
     """
     name = optim_cfg.NAME
     if name not in AVAI_OPTIMS:
-        raise ValueError(f'OPTIM.NAME must be one of {AVAI_OPTIMS}, but got "{name}"')
+        raise ConfigValueError(f'OPTIM.NAME must be one of {AVAI_OPTIMS}, but got "{name}"')
     if param_groups is not None and optim_cfg.STAGED_LR:
         warnings.warn("OPTIM.STAGED_LR is ignored because param_groups were given explicitly")
     if param_groups is None:

@@ -1,6 +1,8 @@
 """Name -> class registries, filled at import time by decorators (trainers, datasets, evaluators)."""
 from typing import Any, Callable, Dict, List, Optional
 
+from dassl.utils.errors import ConfigKeyError
+
 
 class Registry:
     """Maps an object's ``__name__`` to the object, so configs can name classes by string."""
@@ -28,7 +30,7 @@ class Registry:
 
     def get(self, name: str) -> Any:
         if name not in self._obj_map:
-            raise KeyError(f'Object name "{name}" does not exist in "{self._name}" registry')
+            raise ConfigKeyError(f'Object name "{name}" does not exist in "{self._name}" registry')
         return self._obj_map[name]
 
     def registered_names(self) -> List[str]:

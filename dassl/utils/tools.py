@@ -15,6 +15,8 @@ import PIL
 import torch
 from PIL import Image
 
+from dassl.utils.errors import ConfigValueError, InputFileNotFoundError, UnreadableFileError
+
 
 def mkdir_if_missing(dirname: str) -> None:
     """Create ``dirname`` (and parents); an existing directory is fine."""
@@ -75,12 +77,12 @@ def set_random_seed(seed: int) -> None:
 def read_image(path: str) -> Image.Image:
     """Open an image as RGB; a missing or unreadable file raises an OSError naming it."""
     if not osp.exists(path):
-        raise FileNotFoundError(f'No image at "{path}" (check DATASET.ROOT and the split files)')
+        raise InputFileNotFoundError(f'No image at "{path}" (check DATASET.ROOT and the split files)')
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
     except Exception as e:
-        raise OSError(f'Cannot read image "{path}" ({type(e).__name__}: {e}); replace or remove this file') from e
+        raise UnreadableFileError(f'Cannot read image "{path}" ({type(e).__name__}: {e}); replace or remove this file') from e
 
 
 def collect_env_info() -> str:
@@ -112,7 +114,7 @@ def check_availability(requested: str, available: Sequence[str]) -> None:
     """Raise ValueError naming the choices (and the closest one) if ``requested`` is not available."""
     if requested not in available:
         closest = get_most_similar_str_to_a_from_b(requested, available)
-        raise ValueError(
+        raise ConfigValueError(
             f'The requested one is expected to belong to {list(available)}, but got [{requested}] '
             f'(do you mean [{closest}]?)'
         )

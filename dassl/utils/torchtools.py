@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn as nn
 
+from dassl.utils.errors import InputFileNotFoundError
+
 from .safe_load import load_torch_file
 from .tools import atomic_path, mkdir_if_missing
 
@@ -56,7 +58,7 @@ def load_checkpoint(fpath: Optional[str], fix: str = "") -> Dict[str, Any]:
     if fpath is None:
         raise ValueError("File path is None")
     if not osp.exists(fpath):
-        raise FileNotFoundError(f'File is not found at "{fpath}"')
+        raise InputFileNotFoundError(f'File is not found at "{fpath}"')
     map_location = None if torch.cuda.is_available() else "cpu"
     return load_torch_file(fpath, "checkpoint", map_location=map_location, fix=fix)
 

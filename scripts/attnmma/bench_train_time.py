@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from clip.model import build_model
+from dassl.utils.errors import add_debug_flag, run_cli
 from tools.make_tiny_clip import VIT_B16_SIZES, make_state_dict
 from tools.timing import time_calls
 from trainers.attnmma.adapter import AttentionAdapter
@@ -136,6 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--literal", action="store_true", help="also time the reference's literal computation")
     parser.add_argument("--encode-images", type=int, default=8,
                         help="images in the encoder throughput probe (0: skip the probe)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
@@ -165,4 +167,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

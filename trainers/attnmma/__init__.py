@@ -23,6 +23,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_pretrained_weights
+from dassl.utils.errors import ConfigValueError
 
 from .adapter import BLOCKS, DOWNS, MASKS, UPS, AttentionAdapter
 from .text import PROMPTS, LearnedContext, fixed_text_features, prompt_templates
@@ -88,11 +89,11 @@ def check_attnmma_cfg(cfg: CfgNode) -> None:
     for key, allowed in choices.items():
         value = getattr(a, key)
         if value not in allowed:
-            raise ValueError(f"{NODE}.{key} is {value!r}; use one of {', '.join(allowed)}.")
+            raise ConfigValueError(f"{NODE}.{key} is {value!r}; use one of {', '.join(allowed)}.")
     if a.PATIENCE < 0:
-        raise ValueError(f"{NODE}.PATIENCE is {a.PATIENCE}; use 0 (train every epoch) or a positive count.")
+        raise ConfigValueError(f"{NODE}.PATIENCE is {a.PATIENCE}; use 0 (train every epoch) or a positive count.")
     if a.PATIENCE > 0 and cfg.TEST.FINAL_MODEL != "best_val":
-        raise ValueError(
+        raise ConfigValueError(
             f"{NODE}.PATIENCE {a.PATIENCE} stops on the validation accuracy, which the engine only tracks "
             f"with TEST.FINAL_MODEL best_val (it is {cfg.TEST.FINAL_MODEL!r}). Set TEST.FINAL_MODEL best_val."
         )

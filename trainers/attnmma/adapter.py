@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dassl.utils.errors import ConfigValueError
+
 MASKS = ("cross_only", "additive_float_reference", "none")
 DOWNS = ("lowrank32_linear", "linear", "mlp")
 UPS = ("lowrank32_gelu", "linear", "mlp")
@@ -40,7 +42,7 @@ _TRANSFORMER_DROPOUT = 0.1
 
 def _check_choice(name: str, value: str, choices: Tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"AttentionAdapter: {name}={value!r} is not supported; choose one of {', '.join(choices)}")
+        raise ConfigValueError(f"AttentionAdapter: {name}={value!r} is not supported; choose one of {', '.join(choices)}")
 
 
 def _down_projector(kind: str, embed_dim: int, width: int, bottleneck: int) -> nn.Sequential:
@@ -89,12 +91,12 @@ class AttentionAdapter(nn.Module):
         _check_choice("block", block, BLOCKS)
         width = embed_dim // 4 if width is None else width
         if width < 1 or width % heads != 0:
-            raise ValueError(
+            raise ConfigValueError(
                 f"AttentionAdapter: attention width {width} must be a positive multiple of heads={heads}; "
                 "pick a head count that divides the width (C/4 by default)"
             )
         if not 0.0 <= lam <= 1.0:
-            raise ValueError(f"AttentionAdapter: lam={lam} must lie in [0, 1] (the reference uses 0.2)")
+            raise ConfigValueError(f"AttentionAdapter: lam={lam} must lie in [0, 1] (the reference uses 0.2)")
         self.mask = mask
         self.adapt_text = adapt_text
         self.lam = lam

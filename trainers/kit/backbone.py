@@ -11,6 +11,7 @@ from torch import nn
 
 from clip import clip
 from clip.model import CLIP, VisionTransformer, build_model, convert_weights
+from dassl.utils.errors import ConfigValueError
 
 from .init_replay import default_replay
 
@@ -20,7 +21,7 @@ PRECISIONS = ("fp16", "fp32", "amp")
 def check_precision(prec: str, key: str) -> None:
     """Reject a PREC value that is none of fp16 / fp32 / amp, naming the config key."""
     if prec not in PRECISIONS:
-        raise ValueError(f"{key} is {prec!r}; it must be one of {', '.join(PRECISIONS)}.")
+        raise ConfigValueError(f"{key} is {prec!r}; it must be one of {', '.join(PRECISIONS)}.")
 
 
 def effective_precision(prec: str, device: torch.device, stacklevel: int = 2) -> str:
@@ -61,7 +62,7 @@ def check_input_size(cfg, clip_model: CLIP) -> None:
     resolution = clip_model.visual.input_resolution
     size = tuple(cfg.INPUT.SIZE)
     if size != (resolution, resolution):
-        raise ValueError(
+        raise ConfigValueError(
             f"INPUT.SIZE is {size}, but the backbone {cfg.MODEL.BACKBONE.NAME!r} takes "
             f"{resolution}x{resolution} images. Set INPUT.SIZE ({resolution}, {resolution})."
         )
@@ -82,7 +83,7 @@ def require_vit(cfg, clip_model: CLIP, method: str) -> VisionTransformer:
     """Methods that change the image transformer need a ViT image tower; a ResNet one is an error."""
     visual = clip_model.visual
     if not isinstance(visual, VisionTransformer):
-        raise ValueError(
+        raise ConfigValueError(
             f"{method} needs a ViT image tower, but the backbone {cfg.MODEL.BACKBONE.NAME!r} has a "
             f"{type(visual).__name__}. Use a ViT backbone (ViT-B/32, ViT-B/16, ViT-L/14)."
         )

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, List, Mapping, Optional, Tuple
 from torch import Tensor, nn
 
 from dassl.utils import load_checkpoint
+from dassl.utils.errors import CheckpointMismatchError, InputFileNotFoundError
 
 
 def checkpoint_file(directory: str, epoch: Optional[int], name: str) -> str:
@@ -34,7 +35,7 @@ def checkpoint_file(directory: str, epoch: Optional[int], name: str) -> str:
             f'"{folder}" does not exist: --model-dir must be the output folder of a training run '
             f"(the one holding {name}/)."
         )
-    raise FileNotFoundError(f'No checkpoint at "{path}". {hint}')
+    raise InputFileNotFoundError(f'No checkpoint at "{path}". {hint}')
 
 
 def key_mismatches(own: Mapping[str, Tensor], given: Mapping[str, Tensor]) -> List[str]:
@@ -69,7 +70,7 @@ def load_learned_state(module: nn.Module, state_dict: Mapping[str, Tensor], deri
     given = {k: v for k, v in state_dict.items() if k not in derived}
     problems = key_mismatches(own, given)
     if problems:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f"The checkpoint {source} does not fit this model ({settings}): " + "; ".join(problems)
             + ". Use the settings (and, for class-specific weights, the classes) it was trained with."
         )

@@ -10,6 +10,8 @@ from typing import List
 
 import torch
 
+from dassl.utils.errors import ConfigValueError
+
 
 def _modes() -> List[str]:
     import torch._inductor
@@ -31,19 +33,19 @@ def check_compile(mode: str, backend: str, device: torch.device, node: str) -> N
     """Reject an unknown mode or backend, and inductor on the CPU with no C++ compiler on PATH."""
     modes = _modes()
     if mode not in modes:
-        raise ValueError(f"{node}.COMPILE is {mode!r}; use '' (off) or a torch.compile mode: {', '.join(modes)}.")
+        raise ConfigValueError(f"{node}.COMPILE is {mode!r}; use '' (off) or a torch.compile mode: {', '.join(modes)}.")
     import torch._dynamo
 
     backends = torch._dynamo.list_backends(exclude_tags=())
     if backend not in backends:
-        raise ValueError(
+        raise ConfigValueError(
             f"{node}.COMPILE_BACKEND is {backend!r}; torch knows {', '.join(backends)} "
             "(inductor generates code; eager and aot_eager only trace)."
         )
     if backend == "inductor" and torch.device(device).type == "cpu":
         compilers = _cpu_compilers()
         if not any(shutil.which(name.split()[0]) for name in compilers):
-            raise ValueError(
+            raise ConfigValueError(
                 f"{node}.COMPILE with the inductor backend generates C++ on the CPU, but no compiler "
                 f"({' or '.join(compilers)}) is on PATH. Install one (e.g. apt install g++) or set CXX, "
                 f"or set {node}.COMPILE '' to run eagerly."

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from clip import clip
 from clip.model import CLIP
+from dassl.utils.errors import ConfigValueError
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
@@ -36,7 +37,7 @@ def initial_context(ctx_init: str, n_ctx: int, clip_model: CLIP,
             embedding = clip_model.token_embedding(tokens).to(dtype)
         return embedding[0, 1:1 + n_words].clone(), ctx_init
     if n_ctx < 1:
-        raise ValueError(f"N_CTX is {n_ctx}; a learned context needs at least one vector (CoOp uses 16).")
+        raise ConfigValueError(f"N_CTX is {n_ctx}; a learned context needs at least one vector (CoOp uses 16).")
     shape = (n_ctx, ctx_dim) if n_cls is None else (n_cls, n_ctx, ctx_dim)
     ctx_vectors = torch.empty(*shape, dtype=dtype)
     nn.init.normal_(ctx_vectors, std=0.02)
@@ -63,7 +64,7 @@ def token_order(position: str, n_ctx: int, name_lens: List[int], length: int) ->
     tokens right after SOS.
     """
     if position not in CLASS_TOKEN_POSITIONS:
-        raise ValueError(
+        raise ConfigValueError(
             f"CLASS_TOKEN_POSITION is {position!r}; it must be one of {', '.join(CLASS_TOKEN_POSITIONS)}."
         )
     rows = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
+from dassl.utils.errors import ConfigKeyError
+
 DATASET_TEMPLATES: Dict[str, str] = {
     "OxfordPets": "a photo of a {}, a type of pet.",
     "OxfordFlowers": "a photo of a {}, a type of flower.",
@@ -126,7 +128,7 @@ def dataset_template(dataset_name: str) -> str:
     try:
         return DATASET_TEMPLATES[dataset_name]
     except KeyError:
-        raise KeyError(
+        raise ConfigKeyError(
             f"No prompt template for dataset {dataset_name!r}. Known datasets: "
             f"{', '.join(sorted(DATASET_TEMPLATES))}. Add an entry to DATASET_TEMPLATES in "
             "trainers/kit/templates.py for a new dataset."

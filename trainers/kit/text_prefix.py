@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from clip.model import CLIP
+from dassl.utils.errors import ConfigValueError
 
 
 def used_context_length(tokenized: Tensor) -> int:
@@ -58,7 +59,7 @@ class FrozenTextPrefix:
 
     def __init__(self, first_block: int) -> None:
         if first_block < 1:
-            raise ValueError(
+            raise ConfigValueError(
                 f"first_block is {first_block}: an adapter at the embedding level (index 0) changes the "
                 "input of every block, so there is no frozen prefix to cache"
             )

@@ -21,6 +21,7 @@ from dassl.data import build_data_loader
 from dassl.data.datasets.base_dataset import Datum
 from dassl.data.transforms import build_transform
 from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.utils.errors import ConfigValueError
 
 from ..kit.backbone import check_precision, load_backbone
 from ..kit.checkpoints import load_learners
@@ -50,7 +51,7 @@ def coarse_grid(values) -> List[float]:
         except (TypeError, ValueError):
             c = float("nan")
         if not c > 0:
-            raise ValueError(f"{CONFIG_NODE}.C_GRID holds {value!r}; every entry must be a positive number such as 1.0e+6.")
+            raise ConfigValueError(f"{CONFIG_NODE}.C_GRID holds {value!r}; every entry must be a positive number such as 1.0e+6.")
         grid.append(c)
     return grid
 
@@ -106,7 +107,7 @@ class LinearProbe(TrainerX):
         """The few-shot validation images: min(K, 4) per class, as lpclip's validation shots."""
         val = self.dm.dataset.val
         if not val:
-            raise ValueError(
+            raise ConfigValueError(
                 f"LinearProbe picks C on the validation split, but {self.cfg.DATASET.NAME} has none here. "
                 "Use a dataset with a validation split (the ImageNet variants are test-only)."
             )

@@ -4,6 +4,8 @@ from typing import Any, List, Optional, Sequence
 import torchvision.transforms as T
 from torchvision.transforms import AutoAugmentPolicy, InterpolationMode
 
+from dassl.utils.errors import ConfigValueError
+
 from .custom import Cutout, GaussianNoise, InstanceNormalization, Random2DTranslation
 
 AVAI_CHOICES = [
@@ -53,9 +55,9 @@ def build_transform(cfg: Any, is_train: bool = True, choices: Optional[Sequence[
         choices = cfg.INPUT.TRANSFORMS
     for choice in choices:
         if choice not in AVAI_CHOICES:
-            raise ValueError(f'Unknown transform "{choice}" in INPUT.TRANSFORMS; choose from {AVAI_CHOICES}')
+            raise ConfigValueError(f'Unknown transform "{choice}" in INPUT.TRANSFORMS; choose from {AVAI_CHOICES}')
     if cfg.INPUT.INTERPOLATION not in INTERPOLATION_MODES:
-        raise ValueError(
+        raise ConfigValueError(
             f'Unknown INPUT.INTERPOLATION "{cfg.INPUT.INTERPOLATION}"; choose from {list(INTERPOLATION_MODES)}'
         )
     target_size = f"{cfg.INPUT.SIZE[0]}x{cfg.INPUT.SIZE[1]}"
