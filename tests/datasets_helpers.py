@@ -11,7 +11,7 @@ from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.utils import set_random_seed
 
-# (folder under ROOT, split file or None) per registry name; the spec's table, written out independently.
+# (folder under ROOT, split file or None) per registry name; CoOp's DATASETS.md layout, written out independently.
 FOLDERS = {
     "ImageNet": ("imagenet", None),
     "Caltech101": ("caltech-101", "split_zhou_Caltech101.json"),

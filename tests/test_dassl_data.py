@@ -42,7 +42,7 @@ def test_dataset_base_classnames_come_from_train_x(images):
 
 
 def expected_fewshot(items, k, seed, repeat=False):
-    """The spec's rule, spelled out: labels in first-appearance order, random.sample / choices / all."""
+    """Dassl's few-shot rule, spelled out: labels in first-appearance order, random.sample / choices / all."""
     random.seed(seed)
     groups = {}
     for item in items:

@@ -45,7 +45,7 @@ def test_mma_optimizer_and_cosine_schedule():
     assert (group["momentum"], group["weight_decay"], group["dampening"], group["nesterov"]) == (0.9, 5e-4, 0, False)
     lrs = epoch_lrs(optimizer, scheduler, 5)
     assert lrs == pytest.approx([0.0015 * (1 + math.cos(math.pi * e / 5)) / 2 for e in range(5)], rel=1e-12)
-    assert lrs == pytest.approx([1.5e-3, 1.357e-3, 9.82e-4, 5.18e-4, 1.43e-4], rel=2e-3)  # the spec's rounded values
+    assert lrs == pytest.approx([1.5e-3, 1.357e-3, 9.82e-4, 5.18e-4, 1.43e-4], rel=2e-3)  # the rounded values, computed by hand
 
 
 def test_coop_constant_warmup_then_shifted_cosine():

@@ -8,7 +8,7 @@ import pytest
 
 from datasets_helpers import FOLDERS, impaths, linked_copy, load, per_label
 
-# The spec's base/new class counts (datasets_and_baselines_facts.md, section 2).
+# Base/new class counts: the first ceil(n/2) classes are base (CoOp's subsample_classes), per dataset.
 BASE_NEW = {
     "ImageNet": (500, 500), "Caltech101": (50, 50), "OxfordPets": (19, 18), "StanfordCars": (98, 98),
     "OxfordFlowers": (51, 51), "Food101": (51, 50), "FGVCAircraft": (50, 50), "SUN397": (199, 198),

@@ -1,7 +1,7 @@
 """Benchmark MMA's training step and evaluation at CLIP ViT-B/16 sizes (random weights, no downloads).
 
     python tools/bench.py --device cuda                       # every workload, 20 timed steps each
-    python tools/bench.py --device cpu --steps 2 --warmup 1 --workloads train_b16_c50 eval_fp32 --eval-batch 8
+    python tools/bench.py --device cpu                        # CPU-sized: 2 workloads, 2 steps, a few minutes
     python tools/bench.py --device cuda --baseline            # also the text savings switched off
     python tools/bench.py --device cuda --opts TRAINER.MMADAPTER.COMPILE reduce-overhead
     python tools/bench.py --method mmapp --device cpu --steps 2 --warmup 1 --workloads train_b16_c50
@@ -10,9 +10,10 @@ The trainer is the real one (built by the engine from the shipped vit_b16_ep5.ya
 fp16 autocast + GradScaler on CUDA, fp32 on the CPU), on a synthetic class list and random images
 already on the device, so the figures are the model's, without data loading. Prints per workload the
 time per step (or per evaluation batch), images/s and peak memory (CUDA: max allocated; CPU: the
-process's peak resident size so far), beside issue 8's reference figures (one H100). ``--method mmapp``
-times MMA++ instead (its released b2n_hc.yaml: the 80-template bank needs no downloaded descriptions;
-the reference figures are MMA's).
+process's peak resident size so far). ``--method mmapp`` times MMA++ instead (its released
+b2n_hc.yaml: the 80-template bank needs no downloaded descriptions). Without --steps, --warmup,
+--eval-batch or --workloads, a CPU run takes CPU-sized values (CPU_DEFAULTS): the CUDA defaults would
+keep ViT-B/16 busy for an hour.
 """
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ import resource
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 if __package__ in (None, ""):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 import train
 from clip.model import CLIP, convert_weights
@@ -66,16 +68,20 @@ class Workload:
     kind: str  # "train" or "eval"
     batch: int
     classes: int
-    reference: str
 
 
 WORKLOADS = [
-    Workload("train_b16_c50", "train", 16, 50, "~49 ms, ~320 img/s"),
-    Workload("train_b16_c200", "train", 16, 200, "~53-62 ms, ~260-300 img/s"),
-    Workload("train_b128_c500", "train", 128, 500, "~104 ms, ~1,230 img/s"),
-    Workload("eval_fp32", "eval", 100, 50, "~1,060 img/s"),
-    Workload("eval_autocast", "eval", 100, 50, "~4,700 img/s"),
+    Workload("train_b16_c50", "train", 16, 50),
+    Workload("train_b16_c200", "train", 16, 200),
+    Workload("train_b128_c500", "train", 128, 500),
+    Workload("eval_fp32", "eval", 100, 50),
+    Workload("eval_autocast", "eval", 100, 50),
 ]
+# Defaults per device for the options left out. On 2 CPU cores a ViT-B/16 training step at batch 16
+# takes about 7 s and an fp32 evaluation batch of 8 about 2 s (docs/SPEED.md).
+CUDA_DEFAULTS = dict(steps=20, warmup=5, eval_batch=100, workloads=[w.name for w in WORKLOADS])
+CPU_DEFAULTS = dict(steps=2, warmup=1, eval_batch=8, workloads=["train_b16_c50", "eval_fp32"])
+CPU_DEFAULTS_TIME = "about 2 minutes"  # measured: see docs/SPEED.md
 
 
 def class_names(n: int) -> List[str]:
@@ -138,7 +144,15 @@ def peak_memory_mib(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_workload(trainer, workload: Workload, args) -> Dict[str, float]:
+def counted(call: Callable[[], object], progress: tqdm) -> Callable[[], None]:
+    """``call`` that also advances the progress bar by one step."""
+    def step() -> None:
+        call()
+        progress.update()
+    return step
+
+
+def run_workload(trainer, workload: Workload, args, progress: tqdm) -> Dict[str, float]:
     device = args.device
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -149,7 +163,7 @@ def run_workload(trainer, workload: Workload, args) -> Dict[str, float]:
         labels = torch.randint(workload.classes, (workload.batch,), generator=generator).to(device)
         trainer.set_model_mode("train")
         trainer.batch_idx, trainer.num_batches = 0, 1 << 30
-        seconds = time_calls(lambda: trainer.forward_backward({"img": images, "label": labels}),
+        seconds = time_calls(counted(lambda: trainer.forward_backward({"img": images, "label": labels}), progress),
                              args.steps, args.warmup, device)
         batch = workload.batch
     else:
@@ -161,7 +175,8 @@ def run_workload(trainer, workload: Workload, args) -> Dict[str, float]:
         trainer.cfg.freeze()
         trainer.set_model_mode("eval")
         with torch.no_grad():
-            seconds = time_calls(lambda: trainer.model_inference(images), args.steps, args.warmup, device)
+            seconds = time_calls(counted(lambda: trainer.model_inference(images), progress),
+                                 args.steps, args.warmup, device)
     return {"ms": seconds * 1000, "images_per_s": batch / seconds, "peak_mib": peak_memory_mib(device)}
 
 
@@ -170,22 +185,24 @@ def format_row(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 
 def print_table(rows: List[List[str]], device: str) -> None:
-    header = ["workload", "reference (issue 8, H100)", "ours ms", "ours img/s", "peak MiB"]
+    header = ["workload", "ms", "img/s", "peak MiB"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print("\n".join([format_row(header, widths), format_row(["-" * w for w in widths], widths)]
                     + [format_row(r, widths) for r in rows]))
     if device == "cpu":
-        print(f"\nCPU figures ({torch.get_num_threads()} threads): not comparable with the H100 reference.")
+        print(f"\nCPU figures ({torch.get_num_threads()} threads): they show the switches' relative effect only.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="MMA training-step and evaluation benchmark (ViT-B/16 sizes).")
     parser.add_argument("--method", choices=list(METHODS), default="mma", help="the trainer to time (default mma)")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS], default=[w.name for w in WORKLOADS])
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per workload (default 20)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
-    parser.add_argument("--eval-batch", type=int, default=100, help="evaluation batch (default 100, as the configs)")
+    parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS],
+                        help="default: all on CUDA; train_b16_c50 and eval_fp32 on the CPU")
+    parser.add_argument("--steps", type=int, help="timed steps per workload (default 20 on CUDA, 2 on the CPU)")
+    parser.add_argument("--warmup", type=int, help="untimed steps first (default 5 on CUDA, 1 on the CPU)")
+    parser.add_argument("--eval-batch", type=int,
+                        help="evaluation batch (default 100 on CUDA, as the configs; 8 on the CPU)")
     parser.add_argument("--eval-autocast", choices=("bf16", "fp16"), default="bf16", help="eval_autocast's dtype")
     parser.add_argument("--baseline", action="store_true",
                         help="also run with TEXT_TRUNCATE and TEXT_PREFIX_CACHE off (the reference's text pass)")
@@ -194,25 +211,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fill_device_defaults(args: argparse.Namespace) -> List[str]:
+    """Fill the options left out with the device's defaults; return the names of those filled."""
+    defaults = CUDA_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS
+    filled = [name for name in defaults if getattr(args, name) is None]
+    for name in filled:
+        setattr(args, name, defaults[name])
+    return filled
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = build_parser().parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda, but CUDA is not available here; use --device cpu.")
+    filled = fill_device_defaults(args)
+    if args.device == "cpu" and filled:
+        flags = ", ".join("--" + name.replace("_", "-") for name in filled)
+        print(f"CPU run with CPU-sized defaults for {flags}: {' '.join(args.workloads)}, {args.steps} timed "
+              f"step(s) after {args.warmup}, eval batch {args.eval_batch}; {CPU_DEFAULTS_TIME} on 2 cores. "
+              "Set those options for a longer run.", flush=True)
     variants = [("ours", [])]
     node = f"TRAINER.{METHODS[args.method][2]}"
     if args.baseline:
         variants.append(("text savings off", [f"{node}.TEXT_TRUNCATE", "False", f"{node}.TEXT_PREFIX_CACHE", "False"]))
     rows = []
-    with tempfile.TemporaryDirectory() as workdir, shared_backbones(random_vit_b16):
+    total_calls = len(args.workloads) * len(variants) * (args.steps + args.warmup)
+    with tempfile.TemporaryDirectory() as workdir, shared_backbones(random_vit_b16), \
+            tqdm(total=total_calls, unit="step", desc="timed and warm-up steps", file=sys.stderr) as progress:
         for workload in [w for w in WORKLOADS if w.name in args.workloads]:
             for label, switches in variants:
                 trainer = build_bench_trainer(workdir, workload, args.device, [*switches, *args.opts], args.method)
-                figures = run_workload(trainer, workload, args)
+                figures = run_workload(trainer, workload, args, progress)
                 name = workload.name if label == "ours" else f"  ({label})"
-                rows.append([name, workload.reference if label == "ours" else "", f"{figures['ms']:.1f}",
-                             f"{figures['images_per_s']:.1f}", f"{figures['peak_mib']:.0f}"])
-                print(f"{workload.name} [{label}]: {figures['ms']:.1f} ms, {figures['images_per_s']:.1f} img/s, "
-                      f"text context {trainer.model.text_length}", flush=True)
+                rows.append([name, f"{figures['ms']:.1f}", f"{figures['images_per_s']:.1f}",
+                             f"{figures['peak_mib']:.0f}"])
+                progress.write(f"{workload.name} [{label}]: {figures['ms']:.1f} ms, "
+                               f"{figures['images_per_s']:.1f} img/s, text context {trainer.model.text_length}")
                 del trainer
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     print(f"\n{METHODS[args.method][3]}, ViT-B/16 sizes, random weights, on {device_name}; {args.steps} timed steps after {args.warmup}")

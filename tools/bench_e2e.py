@@ -1,6 +1,6 @@
 """End-to-end benchmark: one base-to-novel dataset and seed through our scripts, timed per phase.
 
-    python tools/bench_e2e.py --work /tmp/mma_e2e                 # issue 8's setting (GPU)
+    python tools/bench_e2e.py --work /tmp/mma_e2e                 # the default setting (GPU)
     python tools/bench_e2e.py --work /tmp/mma_e2e_cpu --device cpu --clip tiny --classes 10 \\
         --test-per-class 5 --epochs 1                             # a CPU-sized version
     python tools/bench_e2e.py --work /tmp/mma_e2e --run-table     # also the same runs in one process
@@ -11,7 +11,6 @@ images of 400x300 each) and a random CLIP checkpoint (ViT-B/16 sizes, OpenAI lay
 ``scripts/mmadapter/base2new_train.sh caltech101 1`` (train on base, 5 epochs of vit_b16_ep5, test
 base) and ``base2new_test.sh caltech101 1`` (test new), printing the wall time of each phase. The
 data and the checkpoint are kept in --work and reused; the run outputs are made afresh each time.
-Issue 8's reference for the default setting on one H100: 46 s + 23 s = 69 s.
 """
 from __future__ import annotations
 
@@ -152,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print("\nphase                                             seconds")
     for name, seconds in times.items():
         print(f"{name:<48}  {seconds:7.1f}")
-    print(f"{'scripts total (issue 8 reference on an H100: 69 s)':<48}  {scripts_total:7.1f}")
+    print(f"{'scripts total':<48}  {scripts_total:7.1f}")
 
 
 if __name__ == "__main__":

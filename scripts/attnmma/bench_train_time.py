@@ -30,7 +30,7 @@ from tools.timing import time_calls
 from trainers.attnmma.adapter import AttentionAdapter
 
 # classes, base test images, new test images, and images to encode once (train + val + test of the
-# full split; the few-shot runs encode far fewer) -- datasets_and_baselines_facts.md, split sizes.
+# full split; the few-shot runs encode far fewer) -- CoOp's split_zhou files.
 DATASETS: Dict[str, Tuple[int, int, int]] = {
     "imagenet": (1000, 25000, 25000),
     "caltech101": (100, 1549, 916),
