@@ -10,6 +10,7 @@ from clip import clip
 from clip.model import build_model
 from dassl.engine import build_trainer
 from train import build_parser, setup_cfg
+from trainers.kit.backbone import warn_fp16_on_cpu
 
 
 def engine_trainer(trainer, config, root, checkpoint, output, *opts):
@@ -101,11 +102,13 @@ def test_a_checkpoint_that_does_not_fit_is_a_clear_error(coop_golden, fake_data_
         trainer.load_model(str(tmp_path / "ckpt"), epoch=7)
 
 
-def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(fake_data_root, tiny_clip_checkpoint, tmp_path, monkeypatch):
+def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(fake_data_root, tiny_clip_checkpoint, tmp_path, monkeypatch,
+                                                      capsys):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    with pytest.warns(UserWarning, match="PREC fp16 is not supported on CPU; running in fp32 instead"):
-        trainer = engine_trainer("CoCoOp", "CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml", fake_data_root,
-                                 tiny_clip_checkpoint, tmp_path)
+    warn_fp16_on_cpu.cache_clear()
+    trainer = engine_trainer("CoCoOp", "CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml", fake_data_root,
+                             tiny_clip_checkpoint, tmp_path)
+    assert "Warning: PREC fp16 is not supported on CPU; running in fp32 instead" in capsys.readouterr().out
     assert trainer.precision == "fp32"
     assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
 

@@ -3,7 +3,7 @@ and check that the config's input size fits the model.
 """
 from __future__ import annotations
 
-import warnings
+import functools
 from typing import Tuple
 
 import torch
@@ -24,22 +24,24 @@ def check_precision(prec: str, key: str) -> None:
         raise ConfigValueError(f"{key} is {prec!r}; it must be one of {', '.join(PRECISIONS)}.")
 
 
-def effective_precision(prec: str, device: torch.device, stacklevel: int = 2) -> str:
+@functools.lru_cache(maxsize=None)
+def warn_fp16_on_cpu() -> None:
+    """Say once per process, in one line of the run's log, that fp16 became fp32."""
+    print("Warning: PREC fp16 is not supported on CPU; running in fp32 instead "
+          "(set the trainer's PREC to fp32 or amp to silence this).", flush=True)
+
+
+def effective_precision(prec: str, device: torch.device) -> str:
     """The precision a run will really use on ``device``.
 
     On CPU, ``amp`` runs in fp32 (autocast and GradScaler are CUDA features here), and ``fp16``
-    falls back to fp32 with a warning, attributed as ``warnings.warn``'s ``stacklevel`` says (the
-    caller by default): half-precision CPU kernels are missing or very slow.
+    falls back to fp32 with a one-line warning: half-precision CPU kernels are missing or very slow.
     """
     check_precision(prec, "PREC")
     if torch.device(device).type == "cuda":
         return prec
     if prec == "fp16":
-        warnings.warn(
-            "PREC fp16 is not supported on CPU; running in fp32 instead. "
-            "Set the trainer's PREC to fp32 (or amp) to silence this warning.",
-            stacklevel=stacklevel,
-        )
+        warn_fp16_on_cpu()
     return "fp32"
 
 
@@ -68,11 +70,10 @@ def check_input_size(cfg, clip_model: CLIP) -> None:
         )
 
 
-def load_backbone(cfg, prec: str, device: torch.device, stacklevel: int = 2) -> Tuple[str, CLIP]:
+def load_backbone(cfg, prec: str, device: torch.device) -> Tuple[str, CLIP]:
     """Settle the precision ``prec`` really runs at on ``device``, load the backbone for it on the CPU
-    and check INPUT.SIZE against it; returns ``(precision, clip_model)``. A precision warning names
-    the trainer's line (``stacklevel`` as in ``warnings.warn``), so each trainer warns once."""
-    precision = effective_precision(prec, device, stacklevel=stacklevel + 1)
+    and check INPUT.SIZE against it; returns ``(precision, clip_model)``."""
+    precision = effective_precision(prec, device)
     print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {precision})")
     clip_model = load_clip(cfg, precision)
     check_input_size(cfg, clip_model)

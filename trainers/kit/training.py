@@ -57,7 +57,7 @@ class LearnerTrainer(TrainerX):
 
     def build_custom_clip(self, prec: str, custom_clip: Callable[[CfgNode, List[str], CLIP], nn.Module]) -> nn.Module:
         """Load the backbone for ``prec`` (setting ``self.precision``) and wrap it with ``custom_clip``."""
-        self.precision, clip_model = load_backbone(self.cfg, prec, self.device, stacklevel=3)
+        self.precision, clip_model = load_backbone(self.cfg, prec, self.device)
         print("Building custom CLIP")
         return custom_clip(self.cfg, self.dm.dataset.classnames, clip_model)
 
