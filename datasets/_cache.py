@@ -13,6 +13,7 @@ import pickle
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from dassl.utils import atomic_path, write_json
+from dassl.utils.caching import NO_CACHE_ENV, disk_caches_enabled
 from dassl.utils.safe_load import UnsafeFileError, load_pickle_file
 
 from ._study_options import check_sampler, stratified_fewshot
@@ -34,8 +35,12 @@ class DerivedFiles:
         paths = [os.path.join(self.dataset_dir, relative), os.path.join(self.fallback_dir, relative)]
         return [path for path in paths if os.path.isfile(path)]
 
-    def write(self, relative: str, write_to: Callable[[str], None], what: str) -> str:
-        """Write atomically into the dataset folder, or into the fallback if that fails; return the path."""
+    def write(self, relative: str, write_to: Callable[[str], None], what: str) -> Optional[str]:
+        """Write atomically into the dataset folder, or into the fallback if that fails; return the path
+        (None when MMA_NO_CACHE turns the caches off: nothing is written)."""
+        if not disk_caches_enabled():
+            print(f"Not saving the {what} ({NO_CACHE_ENV} is set)")
+            return None
         primary = os.path.join(self.dataset_dir, relative)
         try:
             with atomic_path(primary) as tmp:
@@ -51,10 +56,10 @@ class DerivedFiles:
                 write_to(tmp)
             return fallback
 
-    def write_json(self, relative: str, obj: Any, what: str) -> str:
+    def write_json(self, relative: str, obj: Any, what: str) -> Optional[str]:
         return self.write(relative, lambda tmp: write_json(obj, tmp), what)
 
-    def write_pickle(self, relative: str, obj: Any, what: str) -> str:
+    def write_pickle(self, relative: str, obj: Any, what: str) -> Optional[str]:
         def dump(tmp: str) -> None:
             with open(tmp, "wb") as handle:
                 pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -133,7 +138,8 @@ def fewshot_splits(reader: Any, files: DerivedFiles, num_shots: int, seed: int,
         val = reader.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
         data["val"] = val
     path = files.write_pickle(relative, data, "few-shot split")
-    print(f"Saving preprocessed few-shot data to {path}")
+    if path:
+        print(f"Saving preprocessed few-shot data to {path}")
     return train, val
 
 
@@ -147,5 +153,6 @@ def _stratified_splits(files: DerivedFiles, num_shots: int, seed: int, train: li
     print(f"Creating a {num_shots}+{num_shots}-shot stratified train/val draw from train")
     train, val = stratified_fewshot(train, num_shots)
     path = files.write_pickle(relative, {"train": train, "val": val}, "few-shot split")
-    print(f"Saving preprocessed few-shot data to {path}")
+    if path:
+        print(f"Saving preprocessed few-shot data to {path}")
     return train, val

@@ -72,7 +72,8 @@ class CoOpDataset(DatasetBase, metaclass=abc.ABCMeta):
         print(f"No split file at {self.split_path}; building the split from the annotation files")
         train, val, test = self.build_split()
         path = files.write_json(self.split_file, split_to_json(train, val, test, self.split_prefix), "split file")
-        print(f"Saved split to {path}")
+        if path:
+            print(f"Saved split to {path}")
         return train, val, test
 
     @abc.abstractmethod

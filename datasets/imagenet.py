@@ -97,7 +97,8 @@ class ImageNet(DatasetBase):
             train = read_class_folders(name, os.path.join(self.image_dir, "train"), classnames, self.root)
             test = read_class_folders(name, os.path.join(self.image_dir, "val"), classnames, self.root)
             path = files.write_pickle("preprocessed.pkl", {"train": train, "test": test}, "preprocessed split")
-            print(f"Saved preprocessed data to {path}")
+            if path:
+                print(f"Saved preprocessed data to {path}")
 
         train, val = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, sampler=fewshot_sampler(cfg))
         subsample = dict(subsample=cfg.DATASET.SUBSAMPLE_CLASSES, **class_split(cfg))

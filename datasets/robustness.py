@@ -128,7 +128,8 @@ def _training_set(cfg, files: DerivedFiles, train: List[Datum]) -> List[Datum]:
         return data["train"]
     train = _derive_train(cfg, train)
     path = files.write_pickle(relative, {"train": train}, "derived training set")
-    print(f"Saving the derived training set to {path}")
+    if path:
+        print(f"Saving the derived training set to {path}")
     return train
 
 

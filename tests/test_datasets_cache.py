@@ -148,3 +148,15 @@ def test_read_only_root_with_existing_caches_needs_no_writes(fake_data_root, tmp
     data, printed = load(tmp_path / "data", "EuroSAT", shots=2, seed=1, output_dir=tmp_path / "out")
     assert "Loading preprocessed few-shot data" in printed and len(data.train_x) == 20
     assert "not writable" not in printed and not (tmp_path / "out").exists()
+
+
+def test_no_cache_switch_writes_no_derived_file_and_draws_the_same(eurosat, monkeypatch, tmp_path_factory,
+                                                                   fake_data_root):
+    cached, _ = load(eurosat, "EuroSAT", shots=2, seed=4)
+    other_root = tmp_path_factory.mktemp("nocache")
+    linked_copy(fake_data_root, other_root, "EuroSAT")
+    monkeypatch.setenv("MMA_NO_CACHE", "1")
+    uncached, printed = load(other_root, "EuroSAT", shots=2, seed=4)
+    assert "Not saving the few-shot split (MMA_NO_CACHE is set)" in printed
+    assert not (other_root / "eurosat" / "split_fewshot").exists()
+    assert [p.replace(str(other_root), str(eurosat)) for p in impaths(uncached.train_x)] == list(impaths(cached.train_x))

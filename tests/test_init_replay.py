@@ -123,3 +123,13 @@ def test_the_trainer_starts_from_the_same_adapters_with_or_without_the_draw(
         assert torch.equal(state, reference_state)
         assert all(torch.equal(adapters[k], v) for k, v in reference_adapters.items())
     assert len(list((tmp_path / "cache" / "init_rng").glob("*.pt"))) == 1
+
+
+def test_no_cache_switch_keeps_the_records_in_memory(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(init_replay, "_default", None)
+    assert init_replay.default_replay(True).folder == tmp_path / "cache" / "init_rng"
+    monkeypatch.setenv("MMA_NO_CACHE", "1")
+    in_memory = init_replay.default_replay(True)
+    assert in_memory.folder is None and init_replay.default_replay(True) is in_memory
+    assert init_replay.default_replay(False) is None

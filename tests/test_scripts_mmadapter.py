@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+from outside_references import outside_references
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts" / "mmadapter"
 TRAINER = "MultiModalAdapter"
@@ -118,6 +120,10 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
         assert result(work / "output", run)["trainer"] == TRAINER
     assert re.search(r"^eurosat +[\d.]+ \(2\) +[\d.]+ \(2\) +[\d.]+$", done.stdout, flags=re.M)
     assert re.search(r"^Smoke run finished in \d+ s", done.stdout, flags=re.M)
+    shown = done.stdout + done.stderr
+    assert not re.findall(r"^.*(?:[Ww]arning|WARNING).*$", shown, flags=re.M), "the smoke run prints no warning"
+    logs = "".join(path.read_text() for path in sorted((work / "output").rglob("log.txt")))
+    assert not outside_references(shown + logs), outside_references(shown + logs)
 
     unfinished = work / "output" / f"base2new/train_base/dtd/shots_16/{TRAINER}/vit_b16_ep5/seed2"
     accuracy = result(work / "output", str(unfinished.relative_to(work / "output")))["metrics"]["accuracy"]

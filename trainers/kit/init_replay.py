@@ -23,6 +23,7 @@ from torch import Tensor
 import clip.model
 from clip.model import CLIP, build_model, config_from_state_dict
 from clip.weights import atomic_torch_save, cache_root
+from dassl.utils.caching import disk_caches_enabled
 
 RECORD_FOLDER = "init_rng"
 T = TypeVar("T")
@@ -94,11 +95,12 @@ _default: Optional[InitReplay] = None
 
 
 def default_replay(enabled: bool) -> Optional[InitReplay]:
-    """The process's replay, recording under ``<CLIP cache>/init_rng`` (None when switched off)."""
+    """The process's replay, recording under ``<CLIP cache>/init_rng`` (None when switched off;
+    in memory only under MMA_NO_CACHE)."""
     global _default
     if not enabled:
         return None
-    folder = cache_root() / RECORD_FOLDER
+    folder = cache_root() / RECORD_FOLDER if disk_caches_enabled() else None
     if _default is None or _default.folder != folder:
         _default = InitReplay(folder)
     return _default
