@@ -1,7 +1,11 @@
-"""tools/download_data.py against a local HTTP server on 127.0.0.1: mirror, official fallback, resume, ImageNet."""
+"""tools/download_data.py against a local HTTP server on 127.0.0.1 (mirror, official fallback, resume,
+ImageNet) and against a Hugging Face cache laid out as huggingface_hub lays it, offline."""
+import hashlib
 import io
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -206,3 +210,51 @@ def test_imagenet_val_repair_from_the_devkit(fake_data_root, tmp_path):
     assert download_data.repair_imagenet_val(tmp_path, devkit) == 1000
     val = tmp_path / "imagenet" / "images" / "val"
     assert sorted((p.name, p.parent.name) for p in val.glob("*/*.JPEG")) == pairs
+
+
+MIRROR_REPO = "zhengli97/prompt_learning_dataset"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fake_hub_cache(cache: Path, repo_id: str, files) -> Path:
+    """huggingface_hub's cache layout: blobs/<hash>, refs/main -> commit, snapshots/<commit>/<file> -> blob."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    for name, data in files.items():
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
+    return repo
+
+
+def test_hub_urls_are_recognised_and_other_urls_are_plain_http():
+    hub = download_data.hub_file(f"{download_data.BASE_URLS['mirror']}/eurosat.zip")
+    assert hub == download_data.HubFile("https://huggingface.co", MIRROR_REPO, "model", "main", "eurosat.zip")
+    sketch = download_data.hub_file(f"{download_data.BASE_URLS['sketch']}/ImageNet-Sketch.zip")
+    assert (sketch.repo_id, sketch.repo_type, sketch.filename) == ("songweig/imagenet_sketch", "dataset",
+                                                                    "data/ImageNet-Sketch.zip")
+    local = download_data.hub_file("https://hf.example/org/repo/resolve/v1/a.zip", environ={"HF_ENDPOINT": "https://hf.example/"})
+    assert local == download_data.HubFile("https://hf.example", "org/repo", "model", "v1", "a.zip")
+    assert download_data.hub_file("https://hf.example/org/repo/resolve/v1/a.zip", environ={}) is None
+    assert download_data.hub_file("https://zenodo.org/records/7711810/files/EuroSAT_RGB.zip") is None
+
+
+def test_the_mirror_is_read_from_the_hugging_face_cache_offline(fake_data_root, tmp_path):
+    cache = tmp_path / "hf_cache"
+    repo = fake_hub_cache(cache, MIRROR_REPO, {"eurosat.zip": zip_tree(files_under(fake_data_root / "eurosat", "eurosat"))})
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MMA_DATA_BASE_", "HF_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache))
+    root = tmp_path / "data"
+    command = [sys.executable, str(Path(download_data.__file__)), str(root), "--names", "eurosat", "dtd",
+               "--source", "mirror"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr  # dtd is not in the cache
+    assert "eurosat.zip (through the Hugging Face cache)" in done.stdout
+    assert per_label(load(root, "EuroSAT")[0].test) == {label: 2 for label in range(10)}
+    assert "dtd: the mirror source failed" in done.stdout and "dtd.zip" in done.stdout
+    assert len(list((repo / "blobs").iterdir())) == 1  # the hub's cache keeps its file
+    assert not list((root / ".mma_download").rglob("*.zip"))

@@ -11,7 +11,10 @@ Many links in the papers are dead (Stanford Cars, SUN397, the split files on Goo
 default source for the 14 non-ImageNet datasets is the community mirror on Hugging Face
 (zhengli97/prompt_learning_dataset: the CoOp layout with the split_zhou files); where it fails, the
 official hosts that still answer are tried (with the split files from CoOp's Google Drive links).
-Downloads resume from a ``.part`` file, show a progress bar, and land in ROOT/.mma_download/; after
+Files on the Hugging Face hub are fetched with huggingface_hub: they go to the hub's own cache (a file
+already there is not fetched again, also with HF_HUB_OFFLINE=1), transfers resume, the hub's token
+(HF_TOKEN or ``hf auth login``) and integrity checks apply. Other downloads resume from a ``.part``
+file, show a progress bar, and land in ROOT/.mma_download/; after
 unpacking, archive layouts that differ from CoOp's are remapped (Stanford Cars copies nest folders
 and rename the test annotations), and every dataset is loaded with its reader and its split sizes
 are compared with the published ones (tools/check_data.py). Each host's base URL can be replaced
@@ -33,6 +36,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
+
+from huggingface_hub.utils import EntryNotFoundError, HFValidationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -60,6 +65,25 @@ DOWNLOAD_FOLDER = ".mma_download"
 CHUNK = 1 << 20
 SAFE_TAR = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 USER_AGENT = "mma-download-data/1.0"
+HUB_ENDPOINT = "https://huggingface.co"
+# What a failed transfer raises: urllib's errors and the hub's (network, HTTP and missing cache entries
+# are OSErrors there too; a missing remote file or a malformed repository name are not).
+FETCH_ERRORS = (OSError, EntryNotFoundError, HFValidationError)
+# <endpoint>/[datasets/|spaces/]<owner>/<repo>/resolve/<revision>/<path in the repository>
+HUB_FILE_URL = re.compile(
+    r"^(?P<endpoint>https?://[^/]+)/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<path>.+)$"
+)
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file of a Hugging Face hub repository, as huggingface_hub names it."""
+
+    endpoint: str
+    repo_id: str
+    repo_type: str
+    revision: str
+    filename: str
 
 
 class SourceFailed(RuntimeError):
@@ -82,6 +106,25 @@ def base_urls(overrides: Sequence[str] = (), environ: Mapping[str, str] = os.env
             raise ConfigValueError(f"--base expects NAME=URL with NAME one of {sorted(urls)}, got {item!r}")
         urls[name] = url
     return {name: url.rstrip("/") for name, url in urls.items()}
+
+
+def hub_file(url: str, environ: Mapping[str, str] = os.environ) -> Optional[HubFile]:
+    """The hub file a ``.../resolve/<revision>/<path>`` URL on huggingface.co (or $HF_ENDPOINT) names;
+    None for any other URL, which is fetched over plain HTTP."""
+    match = HUB_FILE_URL.match(url)
+    endpoints = {HUB_ENDPOINT, environ.get("HF_ENDPOINT", "").rstrip("/")}
+    if match is None or match.group("endpoint") not in endpoints:
+        return None
+    kind = {"datasets": "dataset", "spaces": "space"}.get(match.group("kind") or "", "model")
+    return HubFile(match.group("endpoint"), match.group("repo"), kind, match.group("revision"), match.group("path"))
+
+
+def download_from_hub(hub: HubFile) -> Path:
+    """Fetch through huggingface_hub into its cache and return the cached file (see the docstring above)."""
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(hub.repo_id, hub.filename, repo_type=hub.repo_type, revision=hub.revision,
+                                endpoint=hub.endpoint))
 
 
 def download(url: str, dest: Path, timeout: float = 60.0) -> Path:
@@ -357,19 +400,26 @@ def fetch_with(source: Source, key: str, root: Path, urls: Mapping[str, str]) ->
     staging = downloads / f"{key}.staging"
     if staging.exists():
         shutil.rmtree(staging)
-    archives = []
+    archives, owned = [], []  # owned: ours to delete after unpacking (the hub's cache keeps its files)
     for fetch in source.fetches:
         url = f"{urls[fetch.host]}/{fetch.path}"
-        print(f"Downloading {url}")
+        hub = hub_file(url)
+        print(f"Downloading {url}" + (" (through the Hugging Face cache)" if hub else ""))
         try:
-            archives.append(download(url, downloads / source.kind / fetch.filename))
-        except (HTTPError, URLError, OSError) as err:
+            archive = download_from_hub(hub) if hub else download(url, downloads / source.kind / fetch.filename)
+        except FETCH_ERRORS as err:
             raise SourceFailed(f"{url}: {err}") from err
+        archives.append(archive)
+        if not hub:
+            owned.append(archive)
     for archive in archives:
         check_split_json(archive)
         try:
             unpack(archive, staging)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+            if archive not in owned:
+                raise SourceFailed(f"{archive} is damaged ({err}); delete it from the Hugging Face cache "
+                                   "(`hf cache delete`) and run again") from err
             archive.unlink()
             raise SourceFailed(f"{archive.name} is damaged ({err}); it was deleted, run again to fetch it anew") from err
     dataset_dir = root / dataset_folder(key)
@@ -377,7 +427,7 @@ def fetch_with(source: Source, key: str, root: Path, urls: Mapping[str, str]) ->
     if key in FIXUPS:
         FIXUPS[key](dataset_dir)
     shutil.rmtree(staging)
-    for archive in archives:
+    for archive in owned:
         archive.unlink()
 
 
