@@ -23,6 +23,7 @@ import trainers
 from dassl.config import get_cfg_default
 from dassl.engine import build_trainer
 from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
+from dassl.engine.run_record import CONFIG_RECORD
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 from dassl.utils.errors import DEBUG_FLAG, ConfigValueError, InputFileNotFoundError, add_debug_flag, run_cli
 
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source-domains", type=str, nargs="+", help="DATASET.SOURCE_DOMAINS")
     parser.add_argument("--target-domains", type=str, nargs="+", help="DATASET.TARGET_DOMAINS")
     parser.add_argument("--transforms", type=str, nargs="+", help="INPUT.TRANSFORMS")
-    parser.add_argument("--config-file", type=str, default="", help="method config yaml")
+    parser.add_argument("--config-file", type=str, default="",
+                        help="method config yaml (--eval-only without it: the --model-dir run's config.yaml)")
     parser.add_argument("--dataset-config-file", type=str, default="", help="dataset config yaml")
     parser.add_argument("--trainer", type=str, default="", help="trainer name (TRAINER.NAME)")
     parser.add_argument("--backbone", type=str, default="", help="MODEL.BACKBONE.NAME")
@@ -125,10 +127,22 @@ def _copy_flags(cfg: CfgNode, args: argparse.Namespace) -> None:
     cfg.CONFIG_FILE = args.config_file
 
 
+def run_config_file(model_dir: str) -> Optional[str]:
+    """The merged config a training run saved in its folder (config.yaml), if it has one."""
+    path = osp.join(model_dir, CONFIG_RECORD)
+    return path if model_dir and osp.isfile(path) else None
+
+
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts."""
+    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts.
+
+    An evaluation (--eval-only --model-dir RUN) without --config-file starts from the run's saved
+    config.yaml instead of the defaults, so the training options need not be repeated."""
     cfg = get_cfg_default()
     extend_cfg(cfg)
+    saved = run_config_file(args.model_dir) if args.eval_only and not args.config_file else None
+    if saved:
+        cfg.merge_from_file(saved)
     if args.dataset_config_file:
         _merge_file(cfg, args.dataset_config_file, "dataset config file")
     if args.config_file:

@@ -125,6 +125,17 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     logs = "".join(path.read_text() for path in sorted((work / "output").rglob("log.txt")))
     assert not outside_references(shown + logs), outside_references(shown + logs)
 
+    # README's prediction example, as written: the run's own config.yaml supplies every training option
+    trained = work / "output" / f"base2new/train_base/eurosat/shots_16/{TRAINER}/vit_b16_ep5/seed1"
+    photo = next((work / "data" / "eurosat" / "2750").rglob("*.jpg"))
+    predicted = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tools" / "predict.py"), "--model-dir", str(trained),
+         "--classnames", "forest", "river", "sea or lake", "--images", str(photo), "--topk", "3"],
+        env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    ranking = predicted.stdout.splitlines()
+    assert ranking[0] == str(photo) and [line.split()[0] for line in ranking[1:]] == ["1.", "2.", "3."]
+
     unfinished = work / "output" / f"base2new/train_base/dtd/shots_16/{TRAINER}/vit_b16_ep5/seed2"
     accuracy = result(work / "output", str(unfinished.relative_to(work / "output")))["metrics"]["accuracy"]
     (unfinished / "result.json").unlink()

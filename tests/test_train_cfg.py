@@ -88,3 +88,19 @@ def test_errors_name_the_file_or_the_key(yamls, tmp_path):
         train.setup_cfg(parse("OPTIM.NOPE", "1"))
     with pytest.raises(ValueError, match="Type mismatch .* OPTIM.LR in the command-line opts"):
         train.setup_cfg(parse("--dataset-config-file", str(dataset), "OPTIM.LR", "1"))
+
+
+def test_eval_only_without_a_config_file_starts_from_the_runs_config_yaml(yamls, tmp_path):
+    dataset, method = yamls
+    trained = train.setup_cfg(parse("--dataset-config-file", str(dataset), "--config-file", str(method),
+                                    "--trainer", "MultiModalAdapter", "--output-dir", str(tmp_path / "run"),
+                                    "TRAINER.MMADAPTER.ADAPTER_START", "2"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(trained.dump())
+    evaluated = train.setup_cfg(parse("--eval-only", "--model-dir", str(tmp_path / "run"), "--output-dir",
+                                      str(tmp_path / "eval"), "DATASET.SUBSAMPLE_CLASSES", "new"))
+    assert (evaluated.INPUT.SIZE, evaluated.TRAINER.MMADAPTER.ADAPTER_START, evaluated.OPTIM.LR) == ((32, 32), 2, 0.2)
+    assert evaluated.TRAINER.NAME == "MultiModalAdapter" and evaluated.DATASET.NAME == "EuroSAT"
+    assert (evaluated.OUTPUT_DIR, evaluated.DATASET.SUBSAMPLE_CLASSES) == (str(tmp_path / "eval"), "new")
+    given = train.setup_cfg(parse("--eval-only", "--model-dir", str(tmp_path / "run"), "--config-file", str(method)))
+    assert given.TRAINER.MMADAPTER.ADAPTER_START != 2  # an explicit --config-file replaces the saved config

@@ -4,8 +4,10 @@
         --classnames "annual crop land" forest "sea or lake" --images a.jpg b.jpg --topk 3
 
 The class names need not be the ones the model was trained on: MMA's text adapters encode any
-prompt "<TEXT_CTX_INIT> <name>.". The config (--config-file, default the shipped vit_b16_ep5.yaml,
-plus --opts overrides) must describe the trained model: backbone, layer range, dim, scale.
+prompt "<TEXT_CTX_INIT> <name>.". The model is built from the run's own saved config (config.yaml
+in --model-dir: backbone, layer range, dim, scale, input size), so no training option is repeated;
+--config-file replaces it (for a run without config.yaml the default is the shipped vit_b16_ep5.yaml),
+and --opts overrides single keys.
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapter", "vit_b16_ep5.yaml")
+
+
+def config_for(model_dir: str, config_file: Optional[str] = None) -> str:
+    """The yaml that describes the model: the one given, else the run's config.yaml, else the default."""
+    return config_file or train.run_config_file(model_dir) or DEFAULT_CONFIG
 
 
 def build_cfg(config_file: str = DEFAULT_CONFIG, opts: Sequence[str] = ()) -> CfgNode:
@@ -72,7 +79,7 @@ def predict(
     image_paths: Sequence[str],
     classnames: Sequence[str],
     model_dir: str,
-    config_file: str = DEFAULT_CONFIG,
+    config_file: Optional[str] = None,
     load_epoch: Optional[int] = None,
     topk: int = 5,
     opts: Sequence[str] = (),
@@ -81,7 +88,7 @@ def predict(
     missing = [p for p in image_paths if not osp.isfile(p)]
     if missing:
         raise InputFileNotFoundError(f"Image file(s) not found: {', '.join(missing)}")
-    cfg = build_cfg(config_file, opts)
+    cfg = build_cfg(config_for(model_dir, config_file), opts)
     with contextlib.redirect_stdout(sys.stderr):  # the engine's build messages; stdout is for results
         model = load_classifier(cfg, model_dir, classnames, load_epoch)
         transform = build_transform(cfg, is_train=False)
@@ -104,7 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--model-dir", required=True, help="output folder of an MMA training run (holds adapter_learner/)")
     parser.add_argument("--load-epoch", type=int, default=None,
                         help="load model.pth.tar-N (default: the last checkpoint the run saved)")
-    parser.add_argument("--config-file", default=DEFAULT_CONFIG, help="trainer config the model was trained with")
+    parser.add_argument("--config-file", default=None,
+                        help="config the model was trained with (default: the run's config.yaml, else vit_b16_ep5.yaml)")
     parser.add_argument("--classnames", nargs="+", required=True, help="class names to classify against")
     parser.add_argument("--images", nargs="+", required=True, help="image files to classify")
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print per image (default 5)")
