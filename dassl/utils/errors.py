@@ -7,7 +7,7 @@ the built-in type that fits (``ValueError``, ``FileNotFoundError``, ...) so call
 import argparse
 import os
 import sys
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, NoReturn
 
 DEBUG_ENV = "MMA_DEBUG"
 DEBUG_FLAG = "--debug"
@@ -72,11 +72,9 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def debugging(argv: Optional[Sequence[str]] = None) -> bool:
-    """True when the user asked for tracebacks: --debug anywhere on the line, or MMA_DEBUG set."""
-    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
-        return True
-    return DEBUG_FLAG in (sys.argv[1:] if argv is None else argv)
+def debugging() -> bool:
+    """True when the user asked for tracebacks: --debug anywhere on the command line, or MMA_DEBUG set."""
+    return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0") or DEBUG_FLAG in sys.argv[1:]
 
 
 def error_block(error: FrameworkError) -> str:
