@@ -11,11 +11,14 @@ OUTSIDE_PATTERNS = [
     (r"\b\w+_fact[s]\.md\b", "a notes file that is not in the repository"),
     (r"\bDESIG[N]\.md\b|\bHELPERS_\w+\.md\b", "a notes file that is not in the repository"),
     (r"\bgolden READM[E]\b", "a README that is not in the repository (tests/golden/README.md is)"),
-    (r"\b[Tt]he spe[c]\b|\bspe[c]'s\b", "a specification the reader cannot see"),
+    # a section of, or a claim from, a specification the reader cannot see ("spec" alone is often a
+    # model spec or an import spec, which is fine)
+    (r"\bspe[c](?:'s)?\s*§|\bthe spe[c] says\b|\bas the spe[c]\b", "a specification the reader cannot see"),
 ]
 ISSUE = re.compile(r"\b(?:[Ii]ssue|PR)s?\s*#?\d+")
-# What may stand right before an issue number: another repository's name, or a github URL path.
+# What makes an issue number public: another repository's name right before it, or its URL on the line.
 REPOSITORY_BEFORE = re.compile(r"[\w.-]+/[\w.-]+(?:'s)?\s*$")
+ISSUE_URL = re.compile(r"github\.com/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+")
 
 
 def outside_references(text: str) -> List[Tuple[int, str, str]]:
@@ -26,6 +29,7 @@ def outside_references(text: str) -> List[Tuple[int, str, str]]:
             found += [(number, match.group(0), why) for match in re.finditer(pattern, line)]
         found += [
             (number, match.group(0), "an issue number without the repository it belongs to")
-            for match in ISSUE.finditer(line) if not REPOSITORY_BEFORE.search(line[:match.start()])
+            for match in ISSUE.finditer(line)
+            if not REPOSITORY_BEFORE.search(line[:match.start()]) and not ISSUE_URL.search(line)
         ]
     return found
