@@ -337,7 +337,7 @@ class MultiModalAdapterPP(LearnerTrainer):
 
     def build_model(self) -> None:
         cfg = self.cfg
-        self.precision = effective_precision(cfg.TRAINER.MMADAPTERPP.PREC, self.device, stacklevel=2)
+        self.precision = effective_precision(cfg.TRAINER.MMADAPTERPP.PREC, self.device)
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
         clip_model = backbone_for(cfg, self.precision)
         check_input_size(cfg, clip_model)
