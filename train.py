@@ -20,7 +20,7 @@ from yacs.config import CfgNode
 import datasets
 import trainers
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
+from dassl.engine import build_trainer, distributed
 from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
@@ -153,11 +153,14 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
     if args.eval_only:
         cfg = redirect_evaluation(cfg, args.load_epoch)
     request = run_request(cfg, args, sys.argv if command is None else command)
-    with claim_output_folder(request) as output_folder:
+    distributed.init_from_environment(cfg.USE_CUDA)
+    main_process = distributed.is_main_process()
+    with claim_output_folder(request) if main_process else distributed.FolderClaimedByRankZero() as output_folder:
+        distributed.barrier()  # under torchrun, the other ranks start once rank 0 holds the folder
         if cfg.SEED >= 0:
             print(f"Setting fixed seed: {cfg.SEED}")
             set_random_seed(cfg.SEED)
-        logger = setup_logger(cfg.OUTPUT_DIR)
+        logger = setup_logger(cfg.OUTPUT_DIR) if main_process else distributed.silence_stdout()
         try:
             if torch.cuda.is_available() and cfg.USE_CUDA:
                 torch.backends.cudnn.benchmark = True
@@ -172,6 +175,7 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
                 trainer.train()
         finally:
             logger.close()
+            distributed.shutdown()
 
 
 if __name__ == "__main__":
