@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from dassl.engine.run_lock import LOCK_FILE, process_alive
 from dassl.utils import atomic_path
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -89,21 +90,11 @@ def _read_marker(path: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _claim_is_live(claim: Dict[str, Any]) -> bool:
     """A claim of this host holds while its process lives; another host's (a Slurm job's) until
     its lease (the job's time limit) runs out."""
     if claim.get("host") == socket.gethostname():
-        return _process_alive(int(claim.get("pid", -1)))
+        return process_alive(int(claim.get("pid", -1)))
     expires = claim.get("expires")
     return expires is None or time.time() < float(expires)
 
@@ -116,9 +107,25 @@ def run_state(run: Run) -> str:
     claim = _read_marker(osp.join(run.outdir, RUNNING_FILE))
     if claim is not None and _claim_is_live(claim):
         return "running"
+    lock = _read_marker(osp.join(run.outdir, LOCK_FILE))  # a run started by hand (the engine's lock)
+    if lock and lock.get("host") == socket.gethostname() and process_alive(int(lock.get("pid", -1))):
+        return "running"
     if osp.exists(osp.join(run.outdir, FAILED_FILE)):
         return "failed"
     return "missing"
+
+
+def claim_of(run: Run) -> Optional[Dict[str, Any]]:
+    return _read_marker(osp.join(run.outdir, RUNNING_FILE))
+
+
+def remove_own_stale_lock(run: Run, job: str) -> None:
+    """A requeued Slurm job (same job id, maybe another node) takes back the engine's lock that its
+    earlier incarnation held when it was stopped: the claim shows that holder was this job."""
+    claim, lock = claim_of(run), _read_marker(osp.join(run.outdir, LOCK_FILE))
+    if job and claim and lock and claim.get("job") == job and (lock.get("pid"), lock.get("host")) == (
+            claim.get("pid"), claim.get("host")):
+        _remove(osp.join(run.outdir, LOCK_FILE))
 
 
 def failure_record(run: Run) -> Optional[Dict[str, Any]]:

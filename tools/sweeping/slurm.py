@@ -18,7 +18,16 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import SweepError
-from .runs import STDERR_FILE, Run, is_done, mark_finished, mark_running, run_state
+from .runs import (
+    STDERR_FILE,
+    TRAIN_PY,
+    Run,
+    is_done,
+    mark_finished,
+    mark_running,
+    remove_own_stale_lock,
+    run_state,
+)
 from .spec import SweepSpec
 
 KNOWN_SETTINGS = {"partition", "account", "time", "gpus_per_task", "cpus_per_task", "mem_gb", "array_parallelism",
@@ -53,12 +62,14 @@ def execute_in_process(run: Run, job_id: str, lease_seconds: Optional[float]) ->
     """One train.py call in this process; its stdout goes to its log.txt only, errors to stderr.txt."""
     import train
 
+    remove_own_stale_lock(run, job_id)
     mark_running(run, os.getpid(), job=job_id, lease_seconds=lease_seconds)
     os.makedirs(run.outdir, exist_ok=True)
     code: Optional[int] = 0
+    arguments = run.arguments()
     try:
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            train.main(train.build_parser().parse_args(run.arguments()))
+            train.main(train.build_parser().parse_args(arguments), command=["python", TRAIN_PY, *arguments])
     except Exception:  # one failed run must not stop the job's other runs
         code = 1
         with open(osp.join(run.outdir, STDERR_FILE), "a") as errors:
