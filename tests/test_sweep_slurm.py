@@ -62,7 +62,7 @@ def test_a_preempted_job_is_requeued_and_its_run_resumes(tmp_path, fake_data_roo
     folder = run_folders(tmp_path, datasets=("eurosat",), seeds=(1,), shots=(2,))[0]
     jobs = submit_sweep(spec, runs, {"time": 30, "gpus_per_task": 0, "cpus_per_task": 1},
                         folder=str(tmp_path / "submitit"), cluster="local")
-    deadline = time.time() + 240
+    deadline = time.time() + 900
     while not (folder / "resume.pth").is_file() and time.time() < deadline:  # epoch 1 of 3 is saved
         time.sleep(0.02)
     claim = json.loads((folder / "sweep_running.json").read_text())
