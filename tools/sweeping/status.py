@@ -1,6 +1,8 @@
 """The progress of a sweep: done / running / failed / missing per method and dataset, and the tables."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import os.path as osp
 from collections import Counter, OrderedDict
@@ -64,13 +66,16 @@ def table_roots(runs: Sequence[Run]) -> List[str]:
 
 
 def tables_text(runs: Sequence[Run]) -> str:
-    """tools/report.py's tables for every output root of the grid."""
-    from tools.report import find_runs, render
+    """What ``python tools/report.py ROOT`` prints, for every output root of the grid."""
+    from tools import report
 
     sections = []
     for root in table_roots(runs):
-        body = render(find_runs(root)) if osp.isdir(root) else "No finished runs."
-        sections.append(f"##### {root}\n{body}")
+        printed = io.StringIO()
+        if osp.isdir(root):
+            with contextlib.redirect_stdout(printed):
+                report.main([root])
+        sections.append(f"##### {root}\n{printed.getvalue().rstrip() or 'No finished runs.'}")
     return "\n\n".join(sections)
 
 
