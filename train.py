@@ -23,6 +23,7 @@ from dassl.config import get_cfg_default
 from dassl.engine import build_trainer, distributed
 from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
+from trainers.kit.backbone import settle_backbone_inputs
 
 
 def extend_cfg(cfg: CfgNode) -> None:
@@ -113,7 +114,8 @@ def _copy_flags(cfg: CfgNode, args: argparse.Namespace) -> None:
 
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts."""
+    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts;
+    then the input normalisation follows the backbone (trainers.kit.backbone.settle_backbone_inputs)."""
     cfg = get_cfg_default()
     extend_cfg(cfg)
     if args.dataset_config_file:
@@ -122,6 +124,7 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
         _merge_file(cfg, args.config_file, "method config file")
     _copy_flags(cfg, args)
     _merge_opts(cfg, list(args.opts or []))
+    settle_backbone_inputs(cfg)
     cfg.freeze()
     return cfg
 

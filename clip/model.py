@@ -370,11 +370,22 @@ class CLIP(nn.Module):
             e = self.token_embedding(text).to(self.dtype)
         else:
             e = token_embeddings.to(self.dtype)
+        if e.shape[1] > self.context_length:
+            e = e[:, : self._context_columns(text)]
         embedding_branch = _branch_at(branches, 0)
         if embedding_branch is not None:
             e = e + embedding_branch(e, e)
         x = e + self.positional_embedding[: e.shape[1]].to(self.dtype)
         return x.permute(1, 0, 2)
+
+    def _context_columns(self, text: Tensor) -> int:
+        """Token rows are tokenized at 77 by default; a CLIP with a shorter context takes them when
+        the columns past its context are padding."""
+        if text[:, self.context_length:].any():
+            longest = int((text != 0).sum(dim=-1).max())
+            raise ValueError(f"a text has {longest} tokens, more than this CLIP's context length "
+                             f"{self.context_length}; shorten the prompt (or its learned context)")
+        return self.context_length
 
     def text_features_from(self, x: Tensor, text: Tensor) -> Tensor:
         """ln_final, the EOT row and the projection, on the last text block's output [L, N, width]."""
@@ -410,6 +421,28 @@ def convert_weights(model: nn.Module) -> None:
                 tensor.data = tensor.data.half()
 
     model.apply(to_half)
+
+
+ACTIVATIONS = {"quick_gelu": QuickGELU, "gelu": nn.GELU}
+
+
+def set_architecture(model: CLIP, activation: str = "quick_gelu", vision_heads: Optional[int] = None,
+                     text_heads: Optional[int] = None) -> CLIP:
+    """Apply what a state dict's shapes do not show: the MLP activation (OpenAI's QuickGELU, or the
+    exact GELU most open_clip trainings use) and the number of attention heads of each tower."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    towers = [(model.transformer, text_heads)]
+    if isinstance(model.visual, VisionTransformer):
+        towers.append((model.visual.transformer, vision_heads))
+    for transformer, heads in towers:
+        for block in transformer.resblocks:
+            block.mlp.gelu = ACTIVATIONS[activation]()
+            if heads is not None:
+                if transformer.width % heads:
+                    raise ValueError(f"width {transformer.width} is not divisible by {heads} heads")
+                block.attn.num_heads, block.attn.head_dim = heads, transformer.width // heads
+    return model
 
 
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
@@ -459,7 +492,8 @@ def build_model(state_dict: Mapping[str, Tensor], draw_initialisation: bool = Tr
 
     The checkpoint overwrites every weight, so CLIP's random initialisation matters only for where it
     leaves torch's generator. `draw_initialisation=False` skips it (the modules are built on the meta
-    device, which draws nothing) and gives the same model a few seconds sooner.
+    device, which draws nothing) and gives the same model a few seconds sooner. A checkpoint whose
+    weights are not fp16 (open_clip's fp32 trainings) keeps its dtype.
     """
     weights = {key: value for key, value in state_dict.items() if key not in _NON_WEIGHT_KEYS}
     config = asdict(config_from_state_dict(weights))
@@ -472,6 +506,7 @@ def build_model(state_dict: Mapping[str, Tensor], draw_initialisation: bool = Tr
         mask = model.build_attention_mask()  # the one tensor the checkpoint does not hold
         for block in model.transformer.resblocks:
             block.attn_mask = mask
-    convert_weights(model)
+    if weights["text_projection"].dtype == torch.float16:
+        convert_weights(model)
     model.load_state_dict(weights)
     return model.eval()

@@ -83,6 +83,7 @@ def env(server, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("CLIP_OFFICIAL_URL_BASE", f"{server.url}/clip/models")
     cache = tmp_path / "cache"
     monkeypatch.setenv("CLIP_CACHE_DIR", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_hub"))
     return cache
 
 
@@ -274,14 +275,19 @@ def test_load_torchscript_archive(tmp_path, tiny_state_dict):
 
 
 def test_bad_names_and_jit_are_clear_errors():
-    with pytest.raises(RuntimeError, match=r"Model ViT-X/1 not found: use one of \['RN50'"):
+    with pytest.raises(ValueError, match=r"unknown CLIP backbone 'ViT-X/1': use an OpenAI name \(RN50, RN101"):
         clip.load("ViT-X/1", device="cpu")
     with pytest.raises(KeyError, match="unknown CLIP model 'ViT-X/1'"):
         clip._MODELS["ViT-X/1"]
     with pytest.raises(ValueError, match="jit=False"):
         clip.load("ViT-B/16", device="cpu", jit=True)
-    assert clip.available_models() == ["RN50", "RN101", "RN50x4", "RN50x16", "RN50x64", "ViT-B/32", "ViT-B/16",
-                                       "ViT-L/14", "ViT-L/14@336px"]
+    models = clip.available_models()
+    assert models[:9] == ["RN50", "RN101", "RN50x4", "RN50x16", "RN50x64", "ViT-B/32", "ViT-B/16",
+                          "ViT-L/14", "ViT-L/14@336px"]
+    for loadable in ("ViT-B-16:laion2b_s34b_b88k", "ViT-B-16:dfn2b", "ViT-L-14:datacomp_xl_s13b_b90k",
+                     "ViT-B-32:metaclip_fullcc", "ViT-H-14:laion2b_s32b_b79k"):
+        assert loadable in models
+    assert not [name for name in models if "SigLIP" in name or name.startswith(("EVA", "coca", "roberta"))]
     assert clip._MODELS["ViT-B/16"] == ("https://openaipublic.azureedge.net/clip/models/"
                                         "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt")
 

@@ -25,7 +25,7 @@ import train
 from dassl.config import CfgNode, get_cfg_default
 from dassl.data.transforms import build_transform
 from dassl.utils import load_checkpoint, read_image
-from trainers.kit.backbone import effective_precision
+from trainers.kit.backbone import effective_precision, settle_backbone_inputs
 from trainers.kit.checkpoints import checkpoint_file
 from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip
 
@@ -39,6 +39,7 @@ def build_cfg(config_file: str = DEFAULT_CONFIG, opts: Sequence[str] = ()) -> Cf
     train.extend_cfg(cfg)
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
+    settle_backbone_inputs(cfg)
     cfg.freeze()
     return cfg
 
