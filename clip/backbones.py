@@ -176,11 +176,40 @@ def describe(name: str, pretrained: Optional[str] = None, openai_names: Tuple[st
     return from_open_clip_config(model, tag, model_config, entry)
 
 
-def open_clip_catalogue() -> List[Tuple[str, str, Optional[Mapping[str, Any]], List[str]]]:
-    """Every (model, tag) of open_clip's registry with its model config and what we cannot express."""
+def clip_sizes(model_config: Mapping[str, Any]) -> Dict[str, Any]:
+    """The keyword arguments of our `clip.model.CLIP` for open_clip's model config (its sizes)."""
+    vision, text = model_config["vision_cfg"], model_config["text_cfg"]
+    layers = vision.get("layers", 12)
+    return dict(embed_dim=model_config["embed_dim"], image_resolution=_square(vision.get("image_size", 224)),
+                vision_layers=tuple(layers) if isinstance(layers, (list, tuple)) else layers,
+                vision_width=vision.get("width", 768),
+                vision_patch_size=None if isinstance(layers, (list, tuple)) else vision.get("patch_size", 16),
+                context_length=text.get("context_length", 77), vocab_size=text.get("vocab_size", OPENAI_VOCAB_SIZE),
+                transformer_width=text.get("width", 512), transformer_heads=text.get("heads", 8),
+                transformer_layers=text.get("layers", 12))
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One (model, tag) of open_clip's registry: its Backbone and sizes, or why it cannot be loaded."""
+
+    model: str
+    tag: str
+    problems: Tuple[str, ...]
+    backbone: Optional[Backbone] = None
+    sizes: Optional[Dict[str, Any]] = None
+
+
+def open_clip_catalogue() -> List[CatalogueEntry]:
+    """Every (model, tag) of open_clip's registry, in its order."""
     open_clip = _open_clip()
-    rows = []
+    entries = []
     for model, tag in open_clip.list_pretrained():
         config = open_clip.get_model_config(model)
-        rows.append((model, tag, config, ["no model config"] if config is None else unsupported_features(config)))
-    return rows
+        problems = ("no model config",) if config is None else tuple(unsupported_features(config))
+        if problems:
+            entries.append(CatalogueEntry(model, tag, problems))
+            continue
+        backbone = from_open_clip_config(model, tag, config, open_clip.get_pretrained_cfg(model, tag))
+        entries.append(CatalogueEntry(model, tag, (), backbone, clip_sizes(config)))
+    return entries

@@ -40,7 +40,7 @@ _tokenizer = SimpleTokenizer()
 def available_models() -> List[str]:
     """OpenAI's names, then every `model:tag` of open_clip's registry that this CLIP can express
     (`load("ViT-B-16:laion2b_s34b_b88k")` equals `load("ViT-B-16", pretrained="laion2b_s34b_b88k")`)."""
-    return list(_MODELS) + [f"{model}:{tag}" for model, tag, _, problems in open_clip_catalogue() if not problems]
+    return list(_MODELS) + [f"{entry.model}:{entry.tag}" for entry in open_clip_catalogue() if not entry.problems]
 
 
 def _download(url: str, root: Optional[str] = None) -> str:

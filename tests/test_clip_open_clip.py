@@ -212,3 +212,15 @@ def test_every_trainer_trains_and_evaluates_on_an_open_clip_backbone(trainer_nam
     trainer = build_trainer(cfg)
     trainer.train()
     assert 0.0 <= trainer.test() <= 100.0
+
+
+def test_each_method_has_a_vit_l14_example_that_names_a_loadable_backbone(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    for method in METHODS:
+        examples = sorted((repo_root / "configs" / "trainers" / method).glob("vit_l14*.yaml"))
+        assert len(examples) == 1, method
+        args = build_parser().parse_args(["--trainer", method, "--config-file", str(examples[0])])
+        cfg = setup_cfg(args)
+        assert (cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED) == ("ViT-L-14", "datacomp_xl_s13b_b90k")
+        backbone = describe(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED)
+        assert backbone.image_size == cfg.INPUT.SIZE[0] and backbone.activation == "gelu"
