@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 from clip import clip
-from clip.backbones import UnknownBackboneError, UnsupportedBackboneError, describe, unsupported_features
+from clip.backbones import (UnknownBackboneError, UnsupportedBackboneError, describe, open_clip_catalogue,
+                            unsupported_features)
+from clip.model import CLIP, set_architecture
 from clip.weights import BadWeightsError, WeightsNotFoundError
 from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import set_random_seed
@@ -224,3 +226,24 @@ def test_each_method_has_a_vit_l14_example_that_names_a_loadable_backbone(repo_r
         assert (cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED) == ("ViT-L-14", "datacomp_xl_s13b_b90k")
         backbone = describe(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED)
         assert backbone.image_size == cfg.INPUT.SIZE[0] and backbone.activation == "gelu"
+
+
+def test_every_loadable_architecture_has_open_clip_s_shapes_and_heads():
+    """Each ViT open_clip publishes weights for and we accept, and RN50 for the ResNets (built on the
+    meta device, nothing allocated): the same state-dict keys and shapes, the same attention heads."""
+    entries = {entry.model: entry for entry in open_clip_catalogue()
+               if entry.backbone is not None and (entry.model.startswith("ViT") or entry.model == "RN50")
+               and not entry.model.endswith("-quickgelu")}
+    assert {"RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-L-14-336", "ViT-H-14"} <= set(entries)
+    for name, entry in entries.items():
+        with torch.device("meta"):
+            reference = open_clip.create_model(name, device="meta")
+            ours = CLIP(**entry.sizes)
+        expected = {key: tuple(value.shape) for key, value in reference.state_dict().items()}
+        expected["logit_scale"] = ()
+        assert {key: tuple(value.shape) for key, value in ours.state_dict().items()} == expected, name
+        set_architecture(ours, entry.backbone.activation, entry.backbone.vision_heads, entry.backbone.text_heads)
+        assert ours.transformer.resblocks[0].attn.num_heads == reference.transformer.resblocks[0].attn.num_heads
+        if entry.backbone.vision_heads is not None:
+            assert ours.visual.transformer.resblocks[0].attn.num_heads == \
+                reference.visual.transformer.resblocks[0].attn.num_heads, name
