@@ -18,6 +18,7 @@ from dassl.utils import set_random_seed
 from mma_helpers import mma_trainer_cfg, write_colour_images
 from open_clip_helpers import (TINY_SPECS, make_open_clip_model, pretrained_lookup, put_in_hub_cache,
                                register_configs, served_bytes)
+from tools.list_backbones import main as list_backbones_main
 from train import build_parser, setup_cfg
 from trainers.kit.backbone import settle_backbone_inputs
 
@@ -247,3 +248,13 @@ def test_every_loadable_architecture_has_open_clip_s_shapes_and_heads():
         if entry.backbone.vision_heads is not None:
             assert ours.visual.transformer.resblocks[0].attn.num_heads == \
                 reference.visual.transformer.resblocks[0].attn.num_heads, name
+
+
+def test_list_backbones_prints_what_loads_with_sizes(capsys):
+    list_backbones_main(["--model", "ViT-L-14"])
+    printed = capsys.readouterr().out
+    laion = next(line for line in printed.splitlines() if "laion2b_s32b_b82k" in line).split()
+    assert laion[:7] == ["ViT-L-14", "laion2b_s32b_b82k", "427.6M", "224", "77", "gelu", "0.5/0.5/0.5"]
+    assert "OpenAI release (ViT-L/14)" in printed and "ViT-B/16" in printed
+    list_backbones_main(["--all", "--model", "ViT-B-16-SigLIP"])
+    assert "not loadable: SigLIP's sigmoid head" in capsys.readouterr().out
