@@ -54,7 +54,7 @@ def extend_cfg(cfg) -> None:
 
 def backbone_tag(cfg) -> str:
     """open_clip's pretrained tag the config names ("" for none, and for Dassl's boolean)."""
-    value = cfg.MODEL.BACKBONE.get("PRETRAINED", "")
+    value = getattr(cfg.MODEL.BACKBONE, "PRETRAINED", "")
     return value if isinstance(value, str) else ""
 
 
