@@ -1,12 +1,9 @@
 """MaPLe against the reference's own numbers (tests/golden/maple_tiny.pt) and its ViT-B/16 key list."""
-import re
-
 import pytest
 import torch
 
 from baseline_helpers import fp32_clip, make_cfg, relative_error
-from clip.model import CLIP, convert_weights
-from tools.make_tiny_clip import VIT_B16_SIZES
+from deep_prompt_helpers import key_rows, meta_vit_b16_fp16, read_key_list
 from trainers.kit.deep_prompts import PromptConfigError
 from trainers.maple import CustomCLIP
 
@@ -77,30 +74,6 @@ def test_maple_builds_the_reference_learner(name, maple_golden, tiny_clip_state_
     for key, value in case["init_state_dict"].items():
         assert torch.equal(ours[key], value), key
     assert torch.equal(learner.tokenized_prompts, case["tokenized_prompts"])
-
-
-def meta_vit_b16_fp16() -> CLIP:
-    """CLIP ViT-B/16 as released (fp16 weights), shapes only."""
-    with torch.device("meta"):
-        clip_model = CLIP(**VIT_B16_SIZES, transformer_heads=8)
-    convert_weights(clip_model)
-    return clip_model
-
-
-def read_key_list(path):
-    """(key, dtype, shape, trainable) rows of a reference key list; '#' lines are comments."""
-    rows = []
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            key, dtype, shape, trainable = re.match(r"(\S+) (\S+) \((.*)\) (\S+)", line).groups()
-            rows.append((key, dtype, tuple(int(s) for s in shape.split(",") if s.strip()), trainable == "True"))
-    return rows
-
-
-def key_rows(module, state_dict):
-    params = dict(module.named_parameters())
-    return [(k, str(v.dtype).replace("torch.", ""), tuple(v.shape), k in params and params[k].requires_grad)
-            for k, v in state_dict.items()]
 
 
 def test_maple_vit_b16_learner_keys_equal_the_reference_list(golden_dir):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from baseline_helpers import fp32_clip, make_cfg, relative_error
-from test_maple import key_rows, meta_vit_b16_fp16, read_key_list
+from deep_prompt_helpers import engine_trainer, key_rows, meta_vit_b16_fp16, read_key_list
 from trainers.promptsrc import LOSS_KEYS, CustomCLIP, gaussian_epoch_weights
 
 # The case that keeps the reference's fp16 rounding of inserted prompts is a documented difference.
@@ -102,7 +102,6 @@ B2N_CONFIG = "PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx.yaml"
 def golden_trainer(promptsrc_golden, clip_fp32, fake_data_root, tiny_clip_checkpoint, output):
     """The engine's PromptSRC trainer with the golden run's settings, its model swapped for one on the
     golden classes, started from the golden run's start weights."""
-    from test_baseline_trainers import engine_trainer
     from trainers.promptsrc import CHECKPOINT_NAME
 
     run = promptsrc_golden["gpa_run"]
@@ -169,3 +168,33 @@ def test_promptsrc_gpa_run_matches_the_reference_and_survives_a_resume(
     final = run_epochs(resumed, range(2, 4), images, labels)[-1][2]
     for key, value in record[-1][2].items():
         assert torch.equal(final[key], value), key
+
+
+def test_reference_checkpoints_with_the_whole_model_load(promptsrc_golden, fake_data_root, tiny_clip_checkpoint,
+                                                        tmp_path, monkeypatch):
+    """The reference saves its whole model (frozen CLIP, the copy of the image tower, 7-class buffers):
+    the learned tensors load into a 10-class EuroSAT model, the rest is left alone; a checkpoint of
+    other depths is refused naming the keys."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    case = promptsrc_golden["cases"]["promptsrc_b2n_depth3"]
+    whole = {**case["trainable_state_dict"], "logit_scale": torch.tensor(4.6),
+             "image_encoder.conv1.weight": torch.zeros(128, 3, 8, 8),
+             "prompt_learner.ZS_image_encoder.conv1.weight": torch.zeros(128, 3, 8, 8),
+             **{f"prompt_learner.{k}": v for k, v in case["prompt_learner_state_dict"].items() if k != "ctx"}}
+    folder = tmp_path / "reference" / "VLPromptLearner"
+    folder.mkdir(parents=True)
+    torch.save({"state_dict": whole, "epoch": 20, "optimizer": None, "scheduler": None}, folder / "model.pth.tar-20")
+    opts = ["TRAINER.PROMPTSRC.PREC", "fp32", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "3",
+            "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "3"]
+    trainer = engine_trainer("PromptSRC", B2N_CONFIG, fake_data_root, tiny_clip_checkpoint, tmp_path / "run", *opts)
+    prefix = trainer.model.prompt_learner.token_prefix.clone()
+    trainer.load_model(str(tmp_path / "reference"), epoch=20)
+    learned = trainer.model.learned_parts.state_dict()
+    for key, value in case["trainable_state_dict"].items():
+        assert torch.equal(learned[key], value), key
+    assert torch.equal(trainer.model.prompt_learner.token_prefix, prefix) and prefix.shape[0] == 10
+
+    opts[-1] = "2"
+    shallower = engine_trainer("PromptSRC", B2N_CONFIG, fake_data_root, tiny_clip_checkpoint, tmp_path / "r2", *opts)
+    with pytest.raises(ValueError, match=r"unexpected keys: text_encoder\.transformer\.resblocks\.2\.VPT_shallow"):
+        shallower.load_model(str(tmp_path / "reference"), epoch=20)

@@ -13,10 +13,9 @@ from torch import Tensor, nn
 
 from clip import clip
 from clip.model import CLIP
-from dassl.utils import load_checkpoint
 from dassl.utils.errors import FrameworkError
 
-from .checkpoints import checkpoint_file, load_learned_state
+from .checkpoints import learner_checkpoints, load_learned_state
 from .prompting import class_prompt_tokens
 
 # The references initialise the context from CTX_INIT only for this many context tokens or fewer.
@@ -108,12 +107,6 @@ def load_learned_parts(trainer, directory: str, epoch: Optional[int], is_learned
     only the keys ``is_learned`` accepts are kept, so its checkpoints load as ours do. Buffers derived
     from the class names (``derived``) come from this run's classes. Learned tensors must all fit.
     """
-    if not directory:
-        print("Note that load_model() is skipped as no pretrained model is given")
-        return
-    for name in trainer.get_model_names():
-        path = checkpoint_file(directory, epoch, name)
-        checkpoint = load_checkpoint(path)
-        print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
-        learned = {k: v for k, v in checkpoint["state_dict"].items() if is_learned(k)}
-        load_learned_state(trainer._models[name], learned, derived, source=path, settings=settings)
+    for module, state_dict, path in learner_checkpoints(trainer, directory, epoch):
+        learned = {k: v for k, v in state_dict.items() if is_learned(k)}
+        load_learned_state(module, learned, derived, source=path, settings=settings)
