@@ -6,7 +6,8 @@ import torch
 
 from baseline_helpers import fp32_clip, make_cfg, relative_error
 from deep_prompt_helpers import engine_trainer, key_rows, meta_vit_b16_fp16, read_key_list
-from trainers.promptsrc import LOSS_KEYS, CustomCLIP, gaussian_epoch_weights
+from trainers.kit.deep_prompts import PromptConfigError
+from trainers.promptsrc import CHECKPOINT_NAME, LOSS_KEYS, CustomCLIP, gaussian_epoch_weights
 
 # The case that keeps the reference's fp16 rounding of inserted prompts is a documented difference.
 EXACT_CASES = ["promptsrc_b2n_depth3", "promptsrc_asym_random"]
@@ -102,8 +103,6 @@ B2N_CONFIG = "PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx.yaml"
 def golden_trainer(promptsrc_golden, clip_fp32, fake_data_root, tiny_clip_checkpoint, output):
     """The engine's PromptSRC trainer with the golden run's settings, its model swapped for one on the
     golden classes, started from the golden run's start weights."""
-    from trainers.promptsrc import CHECKPOINT_NAME
-
     run = promptsrc_golden["gpa_run"]
     case = promptsrc_golden["cases"]["promptsrc_b2n_depth3"]
     hparams = {**case["hparams"], **{k: run["hparams"][k] for k in ("MAX_EPOCH", "GPA_MEAN", "GPA_STD")}}
@@ -198,3 +197,16 @@ def test_reference_checkpoints_with_the_whole_model_load(promptsrc_golden, fake_
     shallower = engine_trainer("PromptSRC", B2N_CONFIG, fake_data_root, tiny_clip_checkpoint, tmp_path / "r2", *opts)
     with pytest.raises(ValueError, match=r"unexpected keys: text_encoder\.transformer\.resblocks\.2\.VPT_shallow"):
         shallower.load_model(str(tmp_path / "reference"), epoch=20)
+
+
+def test_no_vision_prompts_leave_the_image_tower_plain_and_bad_gpa_settings_are_refused(promptsrc_golden, clip_fp32):
+    cfg = make_cfg("PROMPTSRC", {"PREC": "fp32", "PROMPT_DEPTH_VISION": 0, "PROMPT_DEPTH_TEXT": 2})
+    model = CustomCLIP(cfg, promptsrc_golden["classnames"], clip_fp32)
+    images = promptsrc_golden["images"]
+    assert not any(key.startswith("image_encoder.") for key in model.learned_parts.state_dict())
+    with torch.no_grad():
+        assert torch.equal(model.image_features(images), clip_fp32.encode_image(images))
+    with pytest.raises(PromptConfigError, match="GPA_STD is 0; it must be positive"):
+        gaussian_epoch_weights(20, 15, 0)
+    with pytest.raises(PromptConfigError, match="PROMPT_DEPTH_TEXT is 0; .* between 1 and 4"):
+        CustomCLIP(make_cfg("PROMPTSRC", {"PREC": "fp32", "PROMPT_DEPTH_TEXT": 0}), ["a"], clip_fp32)
