@@ -21,10 +21,11 @@ from yacs.config import CfgNode
 import datasets
 import trainers
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
+from dassl.engine import build_trainer, distributed
 from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
 from dassl.engine.run_record import CONFIG_RECORD
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
+from trainers.kit.backbone import settle_backbone_inputs
 from dassl.utils.errors import DEBUG_FLAG, ConfigValueError, InputFileNotFoundError, add_debug_flag, run_cli
 
 
@@ -134,7 +135,8 @@ def run_config_file(model_dir: str) -> Optional[str]:
 
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts.
+    """Dassl's merge order: defaults + extend_cfg, dataset yaml, method yaml, flags, trailing opts;
+    then the input normalisation follows the backbone (trainers.kit.backbone.settle_backbone_inputs).
 
     An evaluation (--eval-only --model-dir RUN) without --config-file starts from the run's saved
     config.yaml instead of the defaults, so the training options need not be repeated."""
@@ -149,6 +151,7 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
         _merge_file(cfg, args.config_file, "method config file")
     _copy_flags(cfg, args)
     _merge_opts(cfg, [item for item in args.opts or [] if item != DEBUG_FLAG])
+    settle_backbone_inputs(cfg)
     cfg.freeze()
     return cfg
 
@@ -180,11 +183,14 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
     if args.eval_only:
         cfg = redirect_evaluation(cfg, args.load_epoch)
     request = run_request(cfg, args, sys.argv if command is None else command)
-    with claim_output_folder(request) as output_folder:
+    distributed.init_from_environment(cfg.USE_CUDA)
+    main_process = distributed.is_main_process()
+    with claim_output_folder(request) if main_process else distributed.FolderClaimedByRankZero() as output_folder:
+        distributed.barrier()  # under torchrun, the other ranks start once rank 0 holds the folder
         if cfg.SEED >= 0:
             print(f"Setting fixed seed: {cfg.SEED}")
             set_random_seed(cfg.SEED)
-        logger = setup_logger(cfg.OUTPUT_DIR)
+        logger = setup_logger(cfg.OUTPUT_DIR) if main_process else distributed.silence_stdout()
         try:
             if torch.cuda.is_available() and cfg.USE_CUDA:
                 torch.backends.cudnn.benchmark = True
@@ -199,6 +205,7 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
                 trainer.train()
         finally:
             logger.close()
+            distributed.shutdown()
 
 
 if __name__ == "__main__":

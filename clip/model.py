@@ -9,7 +9,12 @@ callable `branch(x, h)`. Index 0 is the embedding level (text: token embeddings 
 embedding; image: the ln_pre output), given batch-first [N, L, D] tensors as (e, e) / (h, h).
 Index k >= 1 is the k-th residual block (1-based, as in MMA), given the block input x and
 h = ln_1(x) in sequence-first [L, N, D] layout; its returned term is added after the MLP.
-With no branches every forward equals OpenAI's CLIP.
+Deep prompts (see docs/CLIP.md): a method passes `deep_prompts`, a mapping from the same indices to
+token tensors ([n, width] shared by the batch, or [N, n, width]). Text: index 0 replaces the token
+embeddings at positions 1..n (after SOS, before the positional embedding is added), index k >= 1
+replaces the hidden states at those positions entering block k. Image: index 0 appends n tokens after
+the patch tokens (after the positional embedding, before ln_pre), index k >= 1 replaces those last n
+tokens entering block k. With no branches and no prompts every forward equals OpenAI's CLIP.
 """
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -23,10 +28,57 @@ from dassl.utils.errors import CheckpointMismatchError
 
 SideBranch = Callable[[Tensor, Tensor], Tensor]
 Branches = Mapping[int, Optional[SideBranch]]
+DeepPrompts = Mapping[int, Tensor]
+TEXT_PROMPT_START = 1  # text prompts take the positions right after the start-of-text token
 
 
 def _branch_at(branches: Optional[Branches], index: int) -> Optional[SideBranch]:
     return branches.get(index) if branches else None
+
+
+def _prompt_at(prompts: Optional[DeepPrompts], index: int) -> Optional[Tensor]:
+    return prompts.get(index) if prompts else None
+
+
+def check_deep_prompts(prompts: Optional[DeepPrompts], layers: int, width: int, tower: str) -> int:
+    """Validate a tower's deep prompts; returns their token count (0 without prompts).
+
+    Indices run 0..layers, every tensor is [n, width] or [N, n, width] with one n for the tower.
+    """
+    if not prompts:
+        return 0
+    outside = sorted(k for k in prompts if not 0 <= k <= layers)
+    if outside:
+        raise ValueError(f"deep prompts at indices {outside}: the {tower} tower takes 0 (embedding level) "
+                         f"to {layers} (its blocks, 1-based)")
+    counts = set()
+    for index, prompt in prompts.items():
+        if prompt.dim() not in (2, 3) or prompt.shape[-1] != width:
+            raise ValueError(f"the {tower} deep prompt at index {index} has shape {tuple(prompt.shape)}; "
+                             f"it must be [n, {width}] or [batch, n, {width}]")
+        counts.add(prompt.shape[-2])
+    if len(counts) > 1:
+        raise ValueError(f"the {tower} deep prompts have different token counts {sorted(counts)}; "
+                         "every index replaces the same span, so they must have one")
+    return counts.pop()
+
+
+def _prompt_rows(prompt: Tensor, x: Tensor) -> Tensor:
+    """``prompt`` as sequence-first rows [n, N, D] in ``x``'s dtype, for a sequence-first ``x``."""
+    prompt = prompt.to(x.dtype)
+    if prompt.dim() == 2:
+        return prompt.unsqueeze(1).expand(-1, x.shape[1], -1)
+    return prompt.permute(1, 0, 2)
+
+
+def replace_span(x: Tensor, start: int, prompt: Tensor) -> Tensor:
+    """Sequence-first ``x`` [L, N, D] with rows ``start``.. replaced by ``prompt`` (a new tensor, so
+    gradients reach the prompt and not the replaced states)."""
+    rows = _prompt_rows(prompt, x)
+    end = start + rows.shape[0]
+    if start < 0 or end > x.shape[0]:
+        raise ValueError(f"deep prompt span {start}..{end - 1} does not fit a sequence of {x.shape[0]} tokens")
+    return torch.cat([x[:start], rows, x[end:]])
 
 
 class LayerNorm(nn.LayerNorm):
@@ -128,13 +180,19 @@ class Transformer(nn.Module):
         self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads, attn_mask) for _ in range(layers)])
 
     def forward(self, x: Tensor, branches: Optional[Branches] = None, first: int = 1,
-                last: Optional[int] = None) -> Tensor:
+                last: Optional[int] = None, deep_prompts: Optional[DeepPrompts] = None,
+                prompt_start: int = TEXT_PROMPT_START) -> Tensor:
         """Run blocks `first..last` (1-based, inclusive; default all). A method that caches the
-        hidden states below its first adapted block runs the rest with `first` (docs/SPEED.md)."""
+        hidden states below its first adapted block runs the rest with `first` (docs/SPEED.md).
+        `deep_prompts[k]` (k >= 1) replaces the rows from `prompt_start` on before block k; index 0
+        belongs to the tower's embedding level and is ignored here."""
         last = self.layers if last is None else last
-        if not branches and first == 1 and last == self.layers:
+        if not branches and not deep_prompts and first == 1 and last == self.layers:
             return self.resblocks(x)
         for position in range(first - 1, last):
+            prompt = _prompt_at(deep_prompts, position + 1)
+            if prompt is not None:
+                x = replace_span(x, prompt_start, prompt)
             x = self.resblocks[position](x, _branch_at(branches, position + 1))
         return x
 
@@ -171,12 +229,23 @@ class VisionTransformer(nn.Module):
             out = out @ self.proj
         return out
 
-    def forward(self, x: Tensor, branches: Optional[Branches] = None) -> Tensor:
+    def forward(self, x: Tensor, branches: Optional[Branches] = None,
+                deep_prompts: Optional[DeepPrompts] = None) -> Tensor:
+        n_prompts = check_deep_prompts(deep_prompts, self.transformer.layers, self.transformer.width, "image")
         h = self.embed(x)
+        if n_prompts:
+            appended = _prompt_at(deep_prompts, 0)
+            if appended is None:
+                raise ValueError("image deep prompts at blocks k >= 1 replace the tokens appended at index 0; "
+                                 "give deep_prompts[0] too")
+            # ln_pre normalises each token alone, so the appended tokens take it on their own.
+            rows = _prompt_rows(appended, h.permute(1, 0, 2)).permute(1, 0, 2)
+            h = torch.cat([h, self.ln_pre(rows)], dim=1)
         embedding_branch = _branch_at(branches, 0)
         if embedding_branch is not None:
             h = h + embedding_branch(h, h)
-        h = self.transformer(h.permute(1, 0, 2), branches).permute(1, 0, 2)
+        h = self.transformer(h.permute(1, 0, 2), branches, deep_prompts=deep_prompts,
+                             prompt_start=h.shape[1] - n_prompts).permute(1, 0, 2)
         return self.head(h)
 
 
@@ -351,32 +420,52 @@ class CLIP(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.visual.conv1.weight.dtype
 
-    def encode_image(self, image: Tensor, branches: Optional[Branches] = None) -> Tensor:
-        if not branches:
+    def encode_image(self, image: Tensor, branches: Optional[Branches] = None,
+                     deep_prompts: Optional[DeepPrompts] = None) -> Tensor:
+        if not branches and not deep_prompts:
             return self.visual(image.to(self.dtype))
         if not isinstance(self.visual, VisionTransformer):
-            raise ValueError("side branches need a ViT image tower; this CLIP has a ResNet image tower")
-        return self.visual(image.to(self.dtype), branches)
+            raise ValueError("side branches and deep prompts need a ViT image tower; this CLIP has a "
+                             "ResNet image tower")
+        return self.visual(image.to(self.dtype), branches, deep_prompts)
 
     def encode_text(self, text: Tensor, branches: Optional[Branches] = None,
-                    token_embeddings: Optional[Tensor] = None) -> Tensor:
-        """Text features; `text` gives the EOT positions, `token_embeddings` may replace its embedding."""
-        x = self.text_transformer_input(text, branches, token_embeddings)
-        return self.text_features_from(self.transformer(x, branches), text)
+                    token_embeddings: Optional[Tensor] = None,
+                    deep_prompts: Optional[DeepPrompts] = None) -> Tensor:
+        """Text features; `text` gives the EOT positions, `token_embeddings` may replace its embedding,
+        `deep_prompts` replace the positions after SOS at the embedding level and at chosen blocks."""
+        check_deep_prompts(deep_prompts, self.transformer.layers, self.transformer.width, "text")
+        x = self.text_transformer_input(text, branches, token_embeddings, _prompt_at(deep_prompts, 0))
+        return self.text_features_from(self.transformer(x, branches, deep_prompts=deep_prompts), text)
 
     def text_transformer_input(self, text: Tensor, branches: Optional[Branches] = None,
-                               token_embeddings: Optional[Tensor] = None) -> Tensor:
-        """The input of text block 1, sequence-first [L, N, width]: embeddings (plus the index-0
-        branch) plus positions; L is the given length, so a causal prefix of the tokens may be passed."""
+                               token_embeddings: Optional[Tensor] = None,
+                               context: Optional[Tensor] = None) -> Tensor:
+        """The input of text block 1, sequence-first [L, N, width]: embeddings (positions 1..n replaced
+        by `context` when given, then the index-0 branch) plus positions; L is the given length, so a
+        causal prefix of the tokens may be passed."""
         if token_embeddings is None:
             e = self.token_embedding(text).to(self.dtype)
         else:
             e = token_embeddings.to(self.dtype)
+        if e.shape[1] > self.context_length:
+            e = e[:, : self._context_columns(text)]
+        if context is not None:
+            e = replace_span(e.permute(1, 0, 2), TEXT_PROMPT_START, context).permute(1, 0, 2)
         embedding_branch = _branch_at(branches, 0)
         if embedding_branch is not None:
             e = e + embedding_branch(e, e)
         x = e + self.positional_embedding[: e.shape[1]].to(self.dtype)
         return x.permute(1, 0, 2)
+
+    def _context_columns(self, text: Tensor) -> int:
+        """Token rows are tokenized at 77 by default; a CLIP with a shorter context takes them when
+        the columns past its context are padding."""
+        if text[:, self.context_length:].any():
+            longest = int((text != 0).sum(dim=-1).max())
+            raise ValueError(f"a text has {longest} tokens, more than this CLIP's context length "
+                             f"{self.context_length}; shorten the prompt (or its learned context)")
+        return self.context_length
 
     def text_features_from(self, x: Tensor, text: Tensor) -> Tensor:
         """ln_final, the EOT row and the projection, on the last text block's output [L, N, width]."""
@@ -412,6 +501,28 @@ def convert_weights(model: nn.Module) -> None:
                 tensor.data = tensor.data.half()
 
     model.apply(to_half)
+
+
+ACTIVATIONS = {"quick_gelu": QuickGELU, "gelu": nn.GELU}
+
+
+def set_architecture(model: CLIP, activation: str = "quick_gelu", vision_heads: Optional[int] = None,
+                     text_heads: Optional[int] = None) -> CLIP:
+    """Apply what a state dict's shapes do not show: the MLP activation (OpenAI's QuickGELU, or the
+    exact GELU most open_clip trainings use) and the number of attention heads of each tower."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    towers = [(model.transformer, text_heads)]
+    if isinstance(model.visual, VisionTransformer):
+        towers.append((model.visual.transformer, vision_heads))
+    for transformer, heads in towers:
+        for block in transformer.resblocks:
+            block.mlp.gelu = ACTIVATIONS[activation]()
+            if heads is not None:
+                if transformer.width % heads:
+                    raise ValueError(f"width {transformer.width} is not divisible by {heads} heads")
+                block.attn.num_heads, block.attn.head_dim = heads, transformer.width // heads
+    return model
 
 
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
@@ -461,7 +572,8 @@ def build_model(state_dict: Mapping[str, Tensor], draw_initialisation: bool = Tr
 
     The checkpoint overwrites every weight, so CLIP's random initialisation matters only for where it
     leaves torch's generator. `draw_initialisation=False` skips it (the modules are built on the meta
-    device, which draws nothing) and gives the same model a few seconds sooner.
+    device, which draws nothing) and gives the same model a few seconds sooner. A checkpoint whose
+    weights are not fp16 (open_clip's fp32 trainings) keeps its dtype.
     """
     weights = {key: value for key, value in state_dict.items() if key not in _NON_WEIGHT_KEYS}
     config = asdict(config_from_state_dict(weights))
@@ -474,6 +586,7 @@ def build_model(state_dict: Mapping[str, Tensor], draw_initialisation: bool = Tr
         mask = model.build_attention_mask()  # the one tensor the checkpoint does not hold
         for block in model.transformer.resblocks:
             block.attn_mask = mask
-    convert_weights(model)
+    if weights["text_projection"].dtype == torch.float16:
+        convert_weights(model)
     model.load_state_dict(weights)
     return model.eval()

@@ -1,4 +1,4 @@
-"""Finding OpenAI's CLIP weights: local cache, Hugging Face hub copy, official URL.
+"""Finding CLIP weights: local cache, Hugging Face hub (its cache first), official URL.
 
 OpenAI's download host answers 404 since 2025-10, so a model name is resolved in this order (an
 explicit checkpoint path never gets here: `clip.load` and `clip._download` use it as it is):
@@ -6,14 +6,18 @@ explicit checkpoint path never gets here: `clip.load` and `clip._download` use i
    (checked against the SHA256 in its URL), then a hub copy converted earlier, then a hub file put
    there by hand;
 2. the Hugging Face hub copy of the same weights that open_clip uses (`timm/<arch>_clip_<res>.openai`,
-   file `open_clip_model.safetensors`, endpoint `$CLIP_HF_ENDPOINT`), converted to OpenAI's key
+   file `open_clip_model.safetensors`): from huggingface_hub's own cache (clip.hub), else downloaded
+   into it (endpoint `$CLIP_HF_ENDPOINT`) unless `HF_HUB_OFFLINE` is set; converted to OpenAI's key
    layout and cached as a plain state dict under its own name (`<file>-openai-hf.pt`);
 3. the official URL (base overridable with `$CLIP_OFFICIAL_URL_BASE`), checked against its SHA256.
-Every download goes to a temporary file in the cache folder and is renamed only when complete.
+open_clip's other pretrained tags (clip.backbones) come from the hub the same way, read in place.
+Every download goes to a temporary file in the cache folder and is renamed only when complete. A file
+that cannot be read is reported with its name, its expected SHA256 when known, and how to replace it.
 """
 import hashlib
 import http.client
 import os
+import pickle
 import re
 import tempfile
 import urllib.error
@@ -22,22 +26,23 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
 
 from dassl.utils.errors import FrameworkError
 
+from . import hub
+from .backbones import Backbone
 from .model import CLIP, config_from_state_dict
 
 OFFICIAL_URL_BASE = "https://openaipublic.azureedge.net/clip/models"
 HUB_FILENAME = "open_clip_model.safetensors"
 HUB_SUFFIX = "-openai-hf"
 CACHE_ENV = "CLIP_CACHE_DIR"
-HUB_ENDPOINT_ENV = "CLIP_HF_ENDPOINT"
 URL_BASE_ENV = "CLIP_OFFICIAL_URL_BASE"
-DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+DEFAULT_HUB_ENDPOINT = hub.DEFAULT_ENDPOINT
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -93,6 +98,10 @@ class ChecksumError(FrameworkError, RuntimeError):
     """A downloaded file does not match the SHA256 published in its URL."""
 
 
+class BadWeightsError(FrameworkError, ValueError):
+    """A weights file is empty, truncated or not weights; the message names it and how to replace it."""
+
+
 def cache_root(download_root: Optional[Union[str, Path]] = None) -> Path:
     """The cache folder: `download_root`, else `$CLIP_CACHE_DIR`, else `~/.cache/clip`."""
     if download_root is not None:
@@ -103,10 +112,6 @@ def cache_root(download_root: Optional[Union[str, Path]] = None) -> Path:
 def official_url(source: ModelSource) -> str:
     base = os.environ.get(URL_BASE_ENV) or OFFICIAL_URL_BASE
     return f"{base.rstrip('/')}/{source.official_path}"
-
-
-def hub_endpoint() -> str:
-    return (os.environ.get(HUB_ENDPOINT_ENV) or os.environ.get("HF_ENDPOINT") or DEFAULT_HUB_ENDPOINT).rstrip("/")
 
 
 def source_for_url(url: str) -> Optional[ModelSource]:
@@ -193,12 +198,15 @@ def _as_release_dtype(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def hub_to_openai_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def hub_to_openai_state_dict(state_dict: Mapping[str, torch.Tensor],
+                             keep_dtype: bool = False) -> Dict[str, torch.Tensor]:
     """Convert an open_clip-format CLIP state dict to OpenAI's layout.
 
     open_clip saves either OpenAI's keys or, for its custom-text models, the text tower under `text.`;
     checkpoints written from a wrapped model carry a `module.` prefix; `logit_scale` may be 1-d.
     Keys OpenAI's model does not have (`logit_bias`, `attn_mask`, `*.position_ids`) are dropped.
+    Tensors become fp16 where that is exact (OpenAI's hub copies were made from fp16 weights) unless
+    `keep_dtype` (weights trained in fp32 keep every bit).
     """
     weights = _strip_prefix(state_dict, "module.")
     converted: Dict[str, torch.Tensor] = {}
@@ -209,13 +217,13 @@ def hub_to_openai_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str
             continue
         if key == "logit_scale":
             value = value.reshape(())
-        converted[key] = _as_release_dtype(value)
+        converted[key] = value if keep_dtype else _as_release_dtype(value)
     with torch.device("meta"):
         expected = list(CLIP(**vars(config_from_state_dict(converted))).state_dict())
     if set(converted) != set(expected):
         missing, unexpected = sorted(set(expected) - set(converted)), sorted(set(converted) - set(expected))
-        raise ValueError(f"cannot convert this state dict to OpenAI's CLIP layout: missing keys {missing[:5]}, "
-                         f"unexpected keys {unexpected[:5]}; expected an open_clip checkpoint of an OpenAI model")
+        raise BadWeightsError(f"cannot convert this state dict to OpenAI's CLIP layout: missing keys {missing[:5]}, "
+                              f"unexpected keys {unexpected[:5]}; expected an open_clip checkpoint of an OpenAI model")
     return {key: converted[key] for key in expected}
 
 
@@ -227,26 +235,65 @@ def is_torchscript_archive(path: Path) -> bool:
         return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
 
 
-def read_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
-    """An OpenAI-layout state dict from a TorchScript archive, a torch.save file or a .safetensors file."""
-    path = Path(path)
+def _read_raw(path: Path) -> object:
+    """What the file holds, read without running code: safetensors, TorchScript weights or torch.load."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file  # here: its import costs every run 0.15 s
 
-        return hub_to_openai_state_dict(load_file(str(path)))
+        return load_file(str(path))
     if is_torchscript_archive(path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             archive = torch.jit.load(str(path), map_location="cpu").state_dict()
         return {key: value for key, value in archive.items() if not key.endswith("attn_mask")}
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _why_unreadable(error: Exception) -> str:
+    """The reader's complaint in one line (torch's own text would advise unsafe loading; it is not kept)."""
+    text = str(error)
+    if isinstance(error, pickle.UnpicklingError):
+        detail = text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation", 1)[0]
+        return f"not a PyTorch tensor file ({' '.join(detail.split()) or 'unreadable pickle'})"
+    if isinstance(error, EOFError):
+        return "the file ends before its contents do"
+    first = text.split(". ", 1)[0].strip().splitlines()
+    return f"{type(error).__name__}: {first[0] if first else 'unreadable'}"
+
+
+def damaged_file_message(path: Path, problem: str, expected_sha256: Optional[str] = None) -> str:
+    """Names a bad weights file, its expected SHA256 when known, and how to get a good copy."""
+    size = path.stat().st_size if path.exists() else 0
+    lines = [f"The CLIP weights file {path} cannot be used: {problem} ({'empty' if not size else f'{size} bytes'})."]
+    if expected_sha256 is not None:
+        lines.append(f"The published file has SHA256 {expected_sha256}; this one has {sha256_of(path)}.")
+    stored = Path(os.path.realpath(path))
+    delete = f"{path} and {stored}" if stored != path.absolute() else str(path)
+    lines.append(f"It is probably an interrupted or damaged download or a file of another kind: delete {delete} "
+                 f"and load again to fetch a fresh copy, or give the path of a good file.")
+    return "\n".join(lines)
+
+
+def read_state_dict(path: Union[str, Path], expected_sha256: Optional[str] = None,
+                    keep_dtype: bool = False) -> Dict[str, torch.Tensor]:
+    """An OpenAI-layout state dict from a TorchScript archive, a torch.save file or a .safetensors file.
+
+    A file that cannot be read raises BadWeightsError naming it (with `expected_sha256`, when the
+    caller knows it, and the file's own) and how to replace it. `keep_dtype` as in hub_to_openai_state_dict.
+    """
+    path = Path(path)
+    try:
+        loaded = _read_raw(path)
+    except Exception as error:  # every reader has its own error types; all mean "not a readable file"
+        raise BadWeightsError(damaged_file_message(path, _why_unreadable(error), expected_sha256)) from None
     if isinstance(loaded, Mapping) and "state_dict" in loaded:
         loaded = loaded["state_dict"]
     if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path} holds a {type(loaded).__name__}, not a CLIP state dict or TorchScript archive")
-    if "text_projection" in loaded:
+        raise BadWeightsError(damaged_file_message(
+            path, f"it holds a {type(loaded).__name__}, not a CLIP state dict or TorchScript archive", expected_sha256))
+    if "text_projection" in loaded and path.suffix != ".safetensors":
         return dict(loaded)
-    return hub_to_openai_state_dict(loaded)
+    return hub_to_openai_state_dict(loaded, keep_dtype=keep_dtype)
 
 
 def _cached(source: ModelSource, root: Path, tried: List[str]) -> Optional[Path]:
@@ -283,20 +330,48 @@ def _unreachable(url: str, timeout: float = 10.0) -> Optional[str]:
     return None
 
 
-def _from_hub(source: ModelSource, root: Path) -> Path:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise ConnectionError("HF_HUB_OFFLINE is set")
-    offline = _unreachable(hub_endpoint() + "/")
-    if offline is not None:
-        raise ConnectionError(offline)
-    from huggingface_hub import hf_hub_download  # here, not at the top: its import costs every run 0.2 s
+def _checked_hub_file(path: Path) -> Path:
+    """A hub cache file whose content matches the SHA256 its blob is named after."""
+    expected = hub.expected_sha256(path)
+    if expected is not None and sha256_of(path) != expected:
+        raise BadWeightsError(damaged_file_message(path, "its content does not match its SHA256", expected))
+    return path
 
+
+def hub_file(repo: str, filenames: Tuple[str, ...], tried: List[str]) -> Optional[Path]:
+    """The first of `filenames` in hub `repo`: from the hub cache, else downloaded into it (not when
+    HF_HUB_OFFLINE is set); checked against its SHA256. Failed attempts are appended to `tried`."""
+    for filename in filenames:
+        cached = hub.cached_file(repo, filename)
+        if cached is not None:
+            return _checked_hub_file(cached)
+    names = " or ".join(filenames)
+    if hub.offline():
+        tried.append(f"Hugging Face hub cache {hub.cache_dir()}: no {names} of {repo}; "
+                     f"HF_HUB_OFFLINE is set, so nothing was downloaded")
+        return None
+    tried.append(f"Hugging Face hub cache {hub.cache_dir()}: no {names} of {repo}")
+    unreachable = _unreachable(hub.endpoint() + "/")
+    if unreachable is not None:
+        tried.append(f"Hugging Face hub {hub.endpoint()}/{repo}: {unreachable}")
+        return None
+    for filename in filenames:
+        try:
+            return _checked_hub_file(hub.download(repo, filename))
+        except BadWeightsError:
+            raise
+        except Exception as error:  # any hub failure (HTTP, missing file) moves on to the next file or source
+            tried.append(f"Hugging Face hub {hub.endpoint()}/{repo} ({filename}): {type(error).__name__}: {error}")
+    return None
+
+
+def _from_hub(source: ModelSource, root: Path, tried: List[str]) -> Optional[Path]:
+    raw = hub_file(source.hub_repo, (HUB_FILENAME,), tried)
+    if raw is None:
+        return None
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".hub-") as staging:
-        raw = hf_hub_download(source.hub_repo, HUB_FILENAME, local_dir=staging, endpoint=hub_endpoint())
-        state_dict = read_state_dict(raw)
-        target = root / source.converted_filename
-        atomic_torch_save(state_dict, target)
+    target = root / source.converted_filename
+    atomic_torch_save(read_state_dict(raw, hub.expected_sha256(raw)), target)
     return target
 
 
@@ -304,7 +379,7 @@ def _no_weights_message(source: ModelSource, root: Path, tried: List[str]) -> st
     lines = "\n".join(f"  - {attempt}" for attempt in tried)
     return (f"Could not get the weights of CLIP {source.name}. Sources tried:\n{lines}\n"
             f"To fix it by hand, on a machine with network access download either\n"
-            f"  {DEFAULT_HUB_ENDPOINT}/{source.hub_repo}/resolve/main/{HUB_FILENAME}\n"
+            f"  {hub.file_url(source.hub_repo, HUB_FILENAME)}\n"
             f"  and save it as {root / source.manual_hub_filename}, or\n"
             f"  {OFFICIAL_URL_BASE}/{source.official_path}\n"
             f"  and save it as {root / source.filename};\n"
@@ -316,17 +391,35 @@ def resolve_weights(source: ModelSource, download_root: Optional[Union[str, Path
     """A local file holding `source`'s weights: from the cache, else the hub, else the official URL."""
     root = cache_root(download_root)
     tried: List[str] = []
-    cached = _cached(source, root, tried)
-    if cached is not None:
-        return cached
-    try:
-        return _from_hub(source, root)
-    except Exception as error:  # any hub failure (offline, HTTP, bad file) falls through to the next source
-        tried.append(f"Hugging Face hub {hub_endpoint()}/{source.hub_repo} ({HUB_FILENAME}): "
-                     f"{type(error).__name__}: {error}")
+    found = _cached(source, root, tried) or _from_hub(source, root, tried)
+    if found is not None:
+        return found
     url = official_url(source)
     try:
         return download_url(url, root / source.filename, source.sha256)
     except (OSError, http.client.HTTPException, ValueError, ChecksumError) as error:
         tried.append(f"official URL {url}: {type(error).__name__}: {error}")
     raise WeightsNotFoundError(_no_weights_message(source, root, tried))
+
+
+def backbone_weights(backbone: Backbone, download_root: Optional[Union[str, Path]] = None) -> Path:
+    """The weights file of one of open_clip's pretrained tags (clip.backbones): a given file, OpenAI's
+    release through `resolve_weights`, else the tag's hub repository (its cache first)."""
+    if backbone.file:
+        return Path(backbone.file)
+    source = source_for_url(backbone.url) if backbone.url else None
+    if source is not None:
+        return resolve_weights(source, download_root)
+    tried: List[str] = []
+    found = hub_file(backbone.hub_repo, backbone.hub_files, tried) if backbone.hub_repo else None
+    if found is not None:
+        return found
+    lines = "\n".join(f"  - {attempt}" for attempt in tried) or "  - open_clip lists no hub repository for it"
+    first = backbone.hub_files[0] if backbone.hub_files else HUB_FILENAME
+    raise WeightsNotFoundError(
+        f"Could not get the weights of CLIP {backbone.label}. Sources tried:\n{lines}\n"
+        f"To fix it by hand, on a machine with network access run\n"
+        f"  huggingface-cli download {backbone.hub_repo} {first}\n"
+        f"and copy the folder it fills (models--{backbone.hub_repo.replace('/', '--')} under the hub cache) into "
+        f"{hub.cache_dir()}; or download {hub.file_url(backbone.hub_repo, first)} and give its path as "
+        f"MODEL.BACKBONE.PRETRAINED (clip.load(..., pretrained=PATH)).")

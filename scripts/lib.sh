@@ -15,7 +15,9 @@
 # Environment (see docs/REPRODUCE.md): DATA (dataset root, default data/), OUTPUT (output root,
 # default output), PYTHON (default python), EXTRA_OPTS (KEY VALUE config overrides appended to every
 # run, e.g. "DATALOADER.NUM_WORKERS 0 USE_CUDA False"), DATASETS / XD_DATASETS / DG_DATASETS (the
-# dataset lists of run_examples.sh and run_xd_dg.sh), QUIET=1 (a run's output goes only to its log.txt).
+# dataset lists of run_examples.sh and run_xd_dg.sh), QUIET=1 (a run's output goes only to its log.txt),
+# BACKBONE (NAME or NAME:TAG, e.g. ViT-L-14:datacomp_xl_s13b_b90k: every run uses that CLIP instead of
+# the config's, and <cfg> below becomes <cfg>@<NAME>.<TAG> so runs on different backbones stay apart).
 #
 # Layout: $OUTPUT/<protocol>/<phase>/<dataset>/shots_<K>/<TRAINER>/<cfg>/seed<S>. A run is skipped
 # only when its result.json exists; an unfinished run is started again with the same command and the
@@ -38,6 +40,7 @@ OUTPUT="${OUTPUT%/}"
 PYTHON="${PYTHON:-python}"
 EXTRA_OPTS="${EXTRA_OPTS:-}"
 QUIET="${QUIET:-0}"
+BACKBONE="${BACKBONE:-}"
 DATASETS="${DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101 imagenet}"
 XD_DATASETS="${XD_DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
 DG_DATASETS="${DG_DATASETS:-imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
@@ -63,7 +66,16 @@ require_int() {  # require_int NAME VALUE
 }
 
 run_dir() {  # run_dir PROTOCOL PHASE DATASET SHOTS CFG SEED
-    echo "$OUTPUT/$1/$2/$3/shots_$4/$TRAINER/$5/seed$6"
+    local cfg="$5"
+    if [[ -n "$BACKBONE" ]]; then cfg="$cfg@$(echo "$BACKBONE" | tr '/:' '-.')"; fi
+    echo "$OUTPUT/$1/$2/$3/shots_$4/$TRAINER/$cfg/seed$6"
+}
+
+backbone_args() {  # backbone_args: sets BACKBONE_ARGS, the train.py arguments that BACKBONE asks for
+    BACKBONE_ARGS=()
+    if [[ -z "$BACKBONE" ]]; then return 0; fi
+    BACKBONE_ARGS=(--backbone "${BACKBONE%%:*}")
+    if [[ "$BACKBONE" == *:* ]]; then BACKBONE_ARGS+=(MODEL.BACKBONE.PRETRAINED "${BACKBONE#*:}"); fi
 }
 
 yaml_names() {  # yaml_names FOLDER: the yaml files' names without extension, on one line
@@ -130,9 +142,11 @@ launch() {  # launch OUTDIR DATASET CFG SEED, with the arrays RUN_FLAGS and RUN_
     method_file="$(method_yaml "$3")"
     read -r -a extra <<< "$EXTRA_OPTS"
     echo ">>> $TRAINER $3 | $2 | seed $4 -> $outdir"
+    backbone_args
     local command=("$PYTHON" "$REPO_ROOT/train.py" --root "$DATA" --seed "$4" --trainer "$TRAINER"
         --dataset-config-file "$dataset_file" --config-file "$method_file" --output-dir "$outdir"
-        ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} ${RUN_OPTS[@]+"${RUN_OPTS[@]}"} ${extra[@]+"${extra[@]}"})
+        ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} ${BACKBONE_ARGS[@]+"${BACKBONE_ARGS[@]}"}
+        ${RUN_OPTS[@]+"${RUN_OPTS[@]}"} ${extra[@]+"${extra[@]}"})
     if [[ "$QUIET" == 1 ]]; then
         "${command[@]}" > /dev/null || die "$outdir: the run failed (its output is in $outdir/log.txt)"
     else

@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: golden files, a tiny CLIP, a fake data root."""
+import os
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,14 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_hub_cache(tmp_path_factory) -> Path:
+    """The suite never reads or fills the machine's Hugging Face cache (CLIP weights are looked up there)."""
+    folder = tmp_path_factory.mktemp("hf_hub_cache")
+    os.environ["HF_HUB_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,kgcoop,mmapp,linear_probe}/) runs on fake
-data with the golden tiny CLIP on CPU, writes the documented folders and result.json files, and the
+"""Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,kgcoop,mmapp,linear_probe,maple,
+promptsrc}/) runs on fake data with the golden tiny CLIP on CPU, writes the documented folders and result.json files, and the
 evaluation runs load the model their training run saved."""
 import json
 import os
@@ -25,11 +25,21 @@ METHODS = {
     "clip_adapter": ("CLIP_Adapter", "vit_b16", "vit_b16_ep50", "vit_b16_ep100", "clip_adapter"),
     "kgcoop": ("KgCoOp", "vit_b16_ep100_ctxv1", "vit_b16_ep100_ctxv1_xd", "vit_b16_ep100_ctxv1", "prompt_learner"),
     "mmapp": ("MultiModalAdapterPP", "b2n_cupl", "x2d", "b2n_cupl", "adapter_learner"),
+    "maple": ("MaPLe", "vit_b16_c2_ep5_batch4_2ctx", "vit_b16_c2_ep5_batch4_2ctx_cross_datasets",
+              "vit_b16_c2_ep5_batch4_2ctx", "MultiModalPromptLearner"),
+    "promptsrc": ("PromptSRC", "vit_b16_c2_ep20_batch4_4+4ctx", "vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets",
+                  "vit_b16_c2_ep50_batch4_4+4ctx_few_shot_gpa45", "VLPromptLearner"),
 }
 # The released adapter layers (5..12) do not exist in the tiny CLIP's 4 blocks.
-TINY_METHOD_OPTS = {"mmapp": ("TRAINER.MMADAPTERPP.ADAPTER_START", "3", "TRAINER.MMADAPTERPP.ADAPTER_END", "4")}
+# The deep-prompt configs prompt 9 blocks; fp32 as the CPU runs anyway.
+TINY_METHOD_OPTS = {
+    "mmapp": ("TRAINER.MMADAPTERPP.ADAPTER_START", "3", "TRAINER.MMADAPTERPP.ADAPTER_END", "4"),
+    "maple": ("TRAINER.MAPLE.PREC", "fp32", "TRAINER.MAPLE.PROMPT_DEPTH", "3"),
+    "promptsrc": ("TRAINER.PROMPTSRC.PREC", "fp32", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "3",
+                  "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "3"),
+}
 # Methods whose ImageNet source run reads EuroSAT's images instead (see the test).
-TEXT_HEAVY = ("coop", "cocoop", "kgcoop", "mmapp")
+TEXT_HEAVY = ("coop", "cocoop", "kgcoop", "mmapp", "maple", "promptsrc")
 
 
 def write_fake_descriptions(data_root: Path) -> None:
@@ -119,7 +129,8 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     assert skipped(log) == [str(source_dir), str(target_dir)]
     assert (result(target_dir)["dataset"], result(target_dir)["subsample"]) == ("EuroSAT", "all")
 
-    # Few-shot: the 2-shot default config follows CoOp's schedule where the method has one.
+    # Few-shot: the 2-shot default config follows CoOp's schedule where the method has one (PromptSRC:
+    # the GPA setting the release gives EuroSAT).
     run_script(method, "fewshot", "eurosat", "1", "2", env=env)
     fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{trainer}/{fewshot_cfg}/seed1")
     assert (fewshot["shots"], fewshot["subsample"], fewshot["num_images"]) == (2, "all", 20)

@@ -15,8 +15,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from clip import clip
-from clip.weights import (SOURCES, ChecksumError, ModelSource, WeightsNotFoundError, download_url,
+from clip.weights import (SOURCES, BadWeightsError, ChecksumError, ModelSource, WeightsNotFoundError, download_url,
                           hub_to_openai_state_dict, resolve_weights)
+from open_clip_helpers import put_in_hub_cache
 from tools.make_tiny_clip import main as make_tiny_clip_main
 from tools.make_tiny_clip import make_state_dict
 
@@ -83,6 +84,7 @@ def env(server, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("CLIP_OFFICIAL_URL_BASE", f"{server.url}/clip/models")
     cache = tmp_path / "cache"
     monkeypatch.setenv("CLIP_CACHE_DIR", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_hub"))
     return cache
 
 
@@ -182,12 +184,39 @@ def test_hub_copy_is_converted_cached_and_preferred(server, env, tiny_state_dict
     path = clip._download(clip._MODELS["ViT-B/16"])
     assert Path(path) == env / "ViT-B-16-openai-hf.pt"
     assert _files(env) == ["ViT-B-16-openai-hf.pt"]
+    hub_folder = tmp_path / "hf_hub" / "models--timm--vit_base_patch16_clip_224.openai"
+    assert [p.name for p in (hub_folder / "snapshots").glob("*/*")] == ["open_clip_model.safetensors"]
     _assert_same_tensors(_coop_style_state_dict(path), tiny_state_dict)
     assert not any("/clip/models/" in request for request in server.requests)
     served = len(server.requests)
     model, preprocess = clip.load("ViT-B/16", device="cpu")
     assert len(server.requests) == served, "the cached conversion must be used without network"
     assert model.dtype == torch.float32 and model.visual.input_resolution == 32
+
+
+def test_the_hugging_face_cache_is_used_offline(server, env, tiny_state_dict, tmp_path, monkeypatch):
+    """A copy open_clip or timm already fetched (huggingface_hub's layout) is found with HF_HUB_OFFLINE=1."""
+    hub_cache = tmp_path / "hf_hub"
+    put_in_hub_cache(hub_cache, VIT_B16.hub_repo, "open_clip_model.safetensors",
+                     _safetensors_bytes(_open_clip_layout(tiny_state_dict), tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    converted = resolve_weights(VIT_B16)
+    assert converted == env / VIT_B16.converted_filename
+    _assert_same_tensors(torch.load(converted, weights_only=True), tiny_state_dict)
+    assert server.requests == []
+
+
+def test_a_damaged_hub_cache_copy_is_named_not_used(server, env, tiny_state_dict, tmp_path, monkeypatch):
+    snapshot = put_in_hub_cache(tmp_path / "hf_hub", VIT_B16.hub_repo, "open_clip_model.safetensors",
+                                _safetensors_bytes(_open_clip_layout(tiny_state_dict), tmp_path))
+    blob = snapshot.resolve()
+    blob.write_bytes(blob.read_bytes()[:100])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BadWeightsError) as error:
+        resolve_weights(VIT_B16)
+    message = str(error.value)
+    assert f"SHA256 {blob.name}" in message and str(snapshot) in message and str(blob) in message
+    assert "delete" in message and _files(env) == [] and server.requests == []
 
 
 def test_cache_comes_before_any_network(server, env, tiny_state_dict, tmp_path):
@@ -274,14 +303,19 @@ def test_load_torchscript_archive(tmp_path, tiny_state_dict):
 
 
 def test_bad_names_and_jit_are_clear_errors():
-    with pytest.raises(RuntimeError, match=r"Model ViT-X/1 not found: use one of \['RN50'"):
+    with pytest.raises(ValueError, match=r"unknown CLIP backbone 'ViT-X/1': use an OpenAI name \(RN50, RN101"):
         clip.load("ViT-X/1", device="cpu")
     with pytest.raises(KeyError, match="unknown CLIP model 'ViT-X/1'"):
         clip._MODELS["ViT-X/1"]
     with pytest.raises(ValueError, match="jit=False"):
         clip.load("ViT-B/16", device="cpu", jit=True)
-    assert clip.available_models() == ["RN50", "RN101", "RN50x4", "RN50x16", "RN50x64", "ViT-B/32", "ViT-B/16",
-                                       "ViT-L/14", "ViT-L/14@336px"]
+    models = clip.available_models()
+    assert models[:9] == ["RN50", "RN101", "RN50x4", "RN50x16", "RN50x64", "ViT-B/32", "ViT-B/16",
+                          "ViT-L/14", "ViT-L/14@336px"]
+    for loadable in ("ViT-B-16:laion2b_s34b_b88k", "ViT-B-16:dfn2b", "ViT-L-14:datacomp_xl_s13b_b90k",
+                     "ViT-B-32:metaclip_fullcc", "ViT-H-14:laion2b_s32b_b79k"):
+        assert loadable in models
+    assert not [name for name in models if "SigLIP" in name or name.startswith(("EVA", "coca", "roberta"))]
     assert clip._MODELS["ViT-B/16"] == ("https://openaipublic.azureedge.net/clip/models/"
                                         "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt")
 

@@ -28,7 +28,7 @@ from dassl.config import CfgNode, get_cfg_default
 from dassl.data.transforms import build_transform
 from dassl.utils import load_checkpoint, read_image
 from dassl.utils.errors import ConfigValueError, InputFileNotFoundError, add_debug_flag, run_cli
-from trainers.kit.backbone import effective_precision
+from trainers.kit.backbone import effective_precision, settle_backbone_inputs
 from trainers.kit.checkpoints import checkpoint_file
 from trainers.mmadapter import LEARNER_NAME, CustomCLIP, build_custom_clip
 
@@ -47,6 +47,7 @@ def build_cfg(config_file: str = DEFAULT_CONFIG, opts: Sequence[str] = ()) -> Cf
     train.extend_cfg(cfg)
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
+    settle_backbone_inputs(cfg)
     cfg.freeze()
     return cfg
 

@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import os
 import os.path as osp
-import re
 import sys
 import time
 from typing import List, Optional, Sequence
@@ -31,8 +30,9 @@ if __package__ in (None, ""):
 
 import train
 from dassl.data.decoded_images import shared_decoded_images
-from dassl.utils.errors import InputFileNotFoundError, add_debug_flag, run_cli
+from dassl.utils.errors import add_debug_flag, run_cli
 from tools.report import find_runs, render
+from tools.sweeping.runs import last_saved_epoch
 from trainers.kit.shared_backbone import shared_backbones
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -40,24 +40,11 @@ TRAINER = "MultiModalAdapter"
 SHOTS = 16
 DATASETS = ["caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101", "fgvc_aircraft",
             "sun397", "dtd", "eurosat", "ucf101", "imagenet"]
-CHECKPOINT = re.compile(r"^model\.pth\.tar-(\d+)$")
 
 
 def run_dir(output: str, phase: str, dataset: str, cfg_name: str, seed: int) -> str:
     """The scripts' folder: <output>/base2new/<phase>/<dataset>/shots_16/<trainer>/<cfg>/seed<S>."""
     return osp.join(output, "base2new", phase, dataset, f"shots_{SHOTS}", TRAINER, cfg_name, f"seed{seed}")
-
-
-def last_saved_epoch(model_dir: str) -> int:
-    """The largest E of <model_dir>/<model>/model.pth.tar-E (what the test script loads by default)."""
-    epochs = [
-        int(match.group(1))
-        for name in sorted(os.listdir(model_dir)) if osp.isdir(osp.join(model_dir, name))
-        for match in map(CHECKPOINT.match, os.listdir(osp.join(model_dir, name))) if match
-    ]
-    if not epochs:
-        raise InputFileNotFoundError(f"No <model>/model.pth.tar-<epoch> in {model_dir}; delete the folder and re-run.")
-    return max(epochs)
 
 
 def config_file(folder: str, name: str) -> str:

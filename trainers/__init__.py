@@ -7,6 +7,8 @@ Importing this package imports each method module (``kit`` holds the shared buil
 import importlib
 import pkgutil
 
+from .kit.backbone import extend_cfg as extend_backbone_cfg
+
 _MODULES = [
     importlib.import_module(f"{__name__}.{info.name}")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
@@ -15,7 +17,8 @@ _MODULES = [
 
 
 def extend_cfg(cfg) -> None:
-    """Add the config node of every trainer (each module's own ``extend_cfg``)."""
+    """Add the config node of every trainer (each module's own ``extend_cfg``) and the backbone's keys."""
+    extend_backbone_cfg(cfg)
     for module in _MODULES:
         hook = getattr(module, "extend_cfg", None)
         if hook is not None:

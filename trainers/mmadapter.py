@@ -21,7 +21,8 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_pretrained_weights
 from dassl.utils.errors import CheckpointMismatchError, ConfigValueError
 
-from .kit.backbone import check_input_size, check_precision, effective_precision, freeze_except, require_vit
+from .kit.backbone import (backbone_label, check_input_size, check_precision, effective_precision, freeze_except,
+                           require_vit)
 from .kit.compiling import check_compile
 from .kit.precision import check_eval_precision, inference_autocast
 from .kit.checkpoints import key_mismatches, learner_checkpoints
@@ -379,7 +380,7 @@ class MultiModalAdapter(TrainerX):
         requested = cfg.TRAINER.MMADAPTER.PREC
         self.precision = effective_precision(requested, self.device)
         note = "" if self.precision == requested else f" (PREC {requested} runs as {self.precision} on {self.device.type})"
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision}{note})")
+        print(f"Loading CLIP (backbone: {backbone_label(cfg)}, precision: {self.precision}{note})")
         self.model = build_custom_clip(cfg, classnames, self.precision)
         learner = self.model.adapter_learner
         print(f"Trainable parameters: {sum(p.numel() for p in learner.parameters()):,}")

@@ -12,7 +12,7 @@ from .datasets import build_dataset
 from .datasets.base_dataset import Datum
 from .decoded_images import decoded_images_for, split_deterministic_head
 from .gpu_decode import BatchDecoder, DecodingLoader, EncodedImages, check_gpu_decode, collate_encoded
-from .samplers import build_sampler
+from .samplers import build_sampler, split_for_processes
 from .transforms import build_transform
 
 
@@ -39,6 +39,9 @@ def build_data_loader(
     sampler = build_sampler(
         sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size, n_domain=n_domain, n_ins=n_ins
     )
+    per_process = split_for_processes(sampler_type, len(data_source), batch_size, is_train)
+    if per_process is not None:  # one torchrun process's part of the batches or of the evaluation set
+        sampler, batch_size = per_process
     use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
     options = dict(
         batch_size=batch_size,

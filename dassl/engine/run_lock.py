@@ -24,7 +24,8 @@ class OutputFolderLockedError(FrameworkError, RuntimeError):
     """Another live process is running in the same output folder."""
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while process ``pid`` of this host exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -78,7 +79,7 @@ class RunLock:
 
     def _take_over_if_stale(self, holder: Dict[str, Any], host: str) -> None:
         pid, holder_host = holder.get("pid"), holder.get("host")
-        if isinstance(pid, int) and holder_host == host and pid != os.getpid() and not _process_alive(pid):
+        if isinstance(pid, int) and holder_host == host and pid != os.getpid() and not process_alive(pid):
             stale = f"{self.path}.stale-{os.getpid()}"
             try:
                 os.rename(self.path, stale)

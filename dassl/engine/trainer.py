@@ -30,6 +30,7 @@ from dassl.utils import (
 )
 from dassl.utils.errors import InputFileNotFoundError
 
+from . import distributed
 from .result_file import write_result_file
 from .training_state import RESUME_FILE, load_training_state, restore_rng_state, save_training_state
 
@@ -73,7 +74,10 @@ class TrainerBase:
     def save_model(
         self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None, model_name: str = ""
     ) -> None:
-        """Write ``directory/<name>/model.pth.tar-<epoch + 1>`` (or ``model_name``) per registered model."""
+        """Write ``directory/<name>/model.pth.tar-<epoch + 1>`` (or ``model_name``) per registered model
+        (rank 0 only, under torchrun)."""
+        if not distributed.is_main_process():
+            return
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             save_checkpoint(
@@ -141,7 +145,7 @@ class TrainerBase:
 
     def init_writer(self, log_dir: str) -> None:
         """Start a tensorboard writer; without the tensorboard package, scalars are skipped."""
-        if self._writer is not None:
+        if self._writer is not None or not distributed.is_main_process():
             return
         print(f"Initialize tensorboard (log_dir={log_dir})")
         try:
@@ -225,8 +229,9 @@ class TrainerBase:
 def _choose_device(cfg: Any) -> torch.device:
     """CUDA when available and USE_CUDA is set, else CPU; the choice is printed."""
     if torch.cuda.is_available() and cfg.USE_CUDA:
-        device = torch.device("cuda")
-        print(f"Using device: cuda ({torch.cuda.get_device_name(device)})")
+        device = distributed.cuda_device()
+        print(f"Using device: {device} ({torch.cuda.get_device_name(device)})")
+        distributed.note_unused_gpus()
     else:
         reason = "USE_CUDA is False" if torch.cuda.is_available() else "CUDA is not available"
         device = torch.device("cpu")
@@ -287,6 +292,7 @@ class SimpleTrainer(TrainerBase):
         if self._rng_to_restore is not None:
             restore_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
+        distributed.prepare_training(self)
         self.time_start = time.time()
 
     def resume_training_state(self, state_path: str) -> int:
@@ -334,6 +340,8 @@ class SimpleTrainer(TrainerBase):
     def save_training_state(self, finished: bool) -> None:
         """Write ``OUTPUT_DIR/resume.pth`` after each epoch; remove it once the last epoch's checkpoint exists."""
         state_path = osp.join(self.output_dir, RESUME_FILE)
+        if not distributed.is_main_process():
+            return
         if finished:
             if osp.exists(state_path):
                 os.remove(state_path)
@@ -348,6 +356,7 @@ class SimpleTrainer(TrainerBase):
         )
 
     def after_train(self) -> None:
+        distributed.barrier()  # rank 0's checkpoints are written before any rank loads one
         print("Finish training")
         if not self.cfg.TEST.NO_TEST:
             if self.cfg.TEST.FINAL_MODEL == "best_val":
@@ -377,14 +386,16 @@ class SimpleTrainer(TrainerBase):
             split = "test"
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
+        collector = distributed.EvaluationCollector(self.evaluator)
         for batch in tqdm(data_loader, desc=f"test ({split})", file=sys.stderr, leave=False, disable=None):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
-            self.evaluator.process(output, label)
+            collector.process(output, label)
+        collector.finish()
         results = self.evaluator.evaluate()
         for name, value in results.items():
             self.write_scalar(f"{split}/{name}", value, self.epoch)
-        if is_final:
+        if is_final and distributed.is_main_process():
             write_result_file(self.cfg, split, results, num_images=len(data_loader.dataset))
         return list(results.values())[0]
 

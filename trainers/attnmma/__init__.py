@@ -27,7 +27,7 @@ from dassl.utils.errors import ConfigValueError
 
 from .adapter import BLOCKS, DOWNS, MASKS, UPS, AttentionAdapter
 from .text import PROMPTS, LearnedContext, fixed_text_features, prompt_templates
-from ..kit.backbone import load_backbone
+from ..kit.backbone import backbone_label, load_backbone
 from ..kit.feature_cache import (
     EmbeddingStore,
     embedding_loader,
@@ -194,7 +194,7 @@ class AttentionMultiModalAdapter(TrainerX):
                           store: Optional[EmbeddingStore]):
         cfg = self.cfg
         labels = torch.tensor([item.label for item in items], dtype=torch.long)
-        key = EmbeddingStore.key(cfg.MODEL.BACKBONE.NAME, self.precision, transform, items) if store else ""
+        key = EmbeddingStore.key(backbone_label(cfg), self.precision, transform, items) if store else ""
         features = store.load(key, len(items)) if store else None
         if features is None:
             loader = build_data_loader(

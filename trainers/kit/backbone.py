@@ -1,15 +1,21 @@
 """Helpers every CLIP-based trainer shares: load the backbone a config names, settle its precision,
-and check that the config's input size fits the model.
+and check that the config's input size and normalisation fit the model.
+
+The backbone is MODEL.BACKBONE.NAME (an OpenAI name such as "ViT-B/16", open_clip's model name such
+as "ViT-L-14", or a checkpoint path) with MODEL.BACKBONE.PRETRAINED naming open_clip's tag (e.g.
+"laion2b_s34b_b88k"; empty for OpenAI names and files). docs/CLIP.md lists what can be loaded.
 """
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Tuple
 
 import torch
 from torch import nn
 
 from clip import clip
+from clip.backbones import CLIP_MEAN, CLIP_STD, Backbone, UnknownBackboneError, describe
 from clip.model import CLIP, VisionTransformer, build_model, convert_weights
 from dassl.utils.errors import ConfigValueError
 
@@ -45,6 +51,49 @@ def effective_precision(prec: str, device: torch.device) -> str:
     return "fp32"
 
 
+def extend_cfg(cfg) -> None:
+    """MODEL.BACKBONE.PRETRAINED holds open_clip's tag (Dassl's default is a boolean)."""
+    cfg.MODEL.BACKBONE.PRETRAINED = ""
+
+
+def backbone_tag(cfg) -> str:
+    """open_clip's pretrained tag the config names ("" for none, and for Dassl's boolean)."""
+    value = getattr(cfg.MODEL.BACKBONE, "PRETRAINED", "")
+    return value if isinstance(value, str) else ""
+
+
+def backbone_label(cfg) -> str:
+    """The backbone's identity for keys and messages: "ViT-B/16", or "ViT-L-14:laion2b_s32b_b82k"."""
+    tag = backbone_tag(cfg)
+    return f"{cfg.MODEL.BACKBONE.NAME}:{tag}" if tag else str(cfg.MODEL.BACKBONE.NAME)
+
+
+def describe_backbone(cfg) -> Backbone:
+    """What the config's backbone is (a clear error for unknown or unsupported ones), without loading it."""
+    return describe(str(cfg.MODEL.BACKBONE.NAME), backbone_tag(cfg), tuple(clip.SOURCES))
+
+
+def _same(values, reference) -> bool:
+    return len(values) == len(reference) and all(abs(a - b) < 1e-6 for a, b in zip(values, reference))
+
+
+def _is_openai_normalisation(cfg) -> bool:
+    return _same(cfg.INPUT.PIXEL_MEAN, CLIP_MEAN) and _same(cfg.INPUT.PIXEL_STD, CLIP_STD)
+
+
+def settle_backbone_inputs(cfg) -> None:
+    """INPUT.PIXEL_MEAN / PIXEL_STD follow the backbone's normalisation (e.g. 0.5 / 0.5 for some LAION
+    trainings) when they hold OpenAI's constants, which every method config carries; any other
+    value is the user's choice and is kept. Call on an unfrozen config before the data is built.
+    A name nothing knows is left for the loader to report, with every source it tried."""
+    try:
+        backbone = describe_backbone(cfg)
+    except UnknownBackboneError:
+        return
+    if _is_openai_normalisation(cfg) and (backbone.mean, backbone.std) != (CLIP_MEAN, CLIP_STD):
+        cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = list(backbone.mean), list(backbone.std)
+
+
 def load_clip(cfg, precision: str) -> CLIP:
     """Load ``cfg.MODEL.BACKBONE.NAME`` (a model name such as "ViT-B/16", or a checkpoint path) on the
     CPU, in fp16 for ``precision == "fp16"`` and fp32 otherwise, as the CoOp-family trainers do.
@@ -53,28 +102,35 @@ def load_clip(cfg, precision: str) -> CLIP:
     check_precision(precision, "precision")
     replay = default_replay(cfg.MODEL.BACKBONE.REPLAY_INIT)
     builder = build_model if replay is None else replay.build
-    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False, builder=builder)  # fp32 on the CPU
+    model, _ = clip.load(cfg.MODEL.BACKBONE.NAME, device="cpu", jit=False, builder=builder,
+                         pretrained=backbone_tag(cfg) or None)  # fp32 on the CPU
     if precision == "fp16":
         convert_weights(model)
     return model
 
 
 def check_input_size(cfg, clip_model: CLIP) -> None:
-    """INPUT.SIZE must equal the image tower's resolution: CLIP's positional embedding is fixed."""
+    """INPUT.SIZE must equal the image tower's resolution: CLIP's positional embedding is fixed.
+    OpenAI's normalisation left on a backbone trained with another one is announced."""
     resolution = clip_model.visual.input_resolution
     size = tuple(cfg.INPUT.SIZE)
     if size != (resolution, resolution):
         raise ConfigValueError(
-            f"INPUT.SIZE is {size}, but the backbone {cfg.MODEL.BACKBONE.NAME!r} takes "
+            f"INPUT.SIZE is {size}, but the backbone {backbone_label(cfg)!r} takes "
             f"{resolution}x{resolution} images. Set INPUT.SIZE ({resolution}, {resolution})."
         )
+    backbone = describe_backbone(cfg)
+    if _is_openai_normalisation(cfg) and (backbone.mean, backbone.std) != (CLIP_MEAN, CLIP_STD):
+        warnings.warn(f"INPUT.PIXEL_MEAN/STD hold OpenAI's constants, but {backbone_label(cfg)} was trained with "
+                      f"{list(backbone.mean)}/{list(backbone.std)}: build the config with train.setup_cfg (or call "
+                      f"trainers.kit.backbone.settle_backbone_inputs) so that the data follow the backbone")
 
 
 def load_backbone(cfg, prec: str, device: torch.device) -> Tuple[str, CLIP]:
     """Settle the precision ``prec`` really runs at on ``device``, load the backbone for it on the CPU
     and check INPUT.SIZE against it; returns ``(precision, clip_model)``."""
     precision = effective_precision(prec, device)
-    print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {precision})")
+    print(f"Loading CLIP (backbone: {backbone_label(cfg)}, precision: {precision})")
     clip_model = load_clip(cfg, precision)
     check_input_size(cfg, clip_model)
     return precision, clip_model
@@ -85,7 +141,7 @@ def require_vit(cfg, clip_model: CLIP, method: str) -> VisionTransformer:
     visual = clip_model.visual
     if not isinstance(visual, VisionTransformer):
         raise ConfigValueError(
-            f"{method} needs a ViT image tower, but the backbone {cfg.MODEL.BACKBONE.NAME!r} has a "
+            f"{method} needs a ViT image tower, but the backbone {backbone_label(cfg)!r} has a "
             f"{type(visual).__name__}. Use a ViT backbone (ViT-B/32, ViT-B/16, ViT-L/14)."
         )
     return visual

@@ -17,7 +17,7 @@ import torch
 
 from clip.model import CLIP, config_from_state_dict
 
-from .backbone import load_clip
+from .backbone import backbone_label, load_clip
 from .init_replay import InitReplay, default_replay
 
 Loader = Callable[..., CLIP]
@@ -34,7 +34,7 @@ class SharedBackbones:
         self._replay = InitReplay()
 
     def get(self, cfg, precision: str) -> CLIP:
-        key = (str(cfg.MODEL.BACKBONE.NAME), precision)
+        key = (backbone_label(cfg), precision)
         replay = default_replay(cfg.MODEL.BACKBONE.REPLAY_INIT) or self._replay
         if key in self._models:
             replay.advance(self._sizes[key])
