@@ -22,6 +22,7 @@ from clip import hub  # noqa: E402
 from clip.backbones import CLIP_MEAN, Backbone, open_clip_catalogue  # noqa: E402
 from clip.model import CLIP  # noqa: E402
 from clip.weights import SOURCES, source_for_url  # noqa: E402
+from dassl.utils.errors import add_debug_flag, run_cli  # noqa: E402
 
 HEADER = ["name", "tag", "params", "image", "context", "activation", "normalisation", "weights"]
 
@@ -72,6 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--all", action="store_true", help="also list open_clip backbones that cannot be loaded")
     parser.add_argument("--model", default=None, help="only this open_clip model name (e.g. ViT-L-14)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     print("OpenAI names (MODEL.BACKBONE.NAME, no tag): " + ", ".join(SOURCES))
     print("open_clip backbones (MODEL.BACKBONE.NAME and MODEL.BACKBONE.PRETRAINED):")
@@ -79,4 +81,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence
 if __package__ in (None, ""):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from dassl.utils.errors import add_debug_flag, run_cli
 from tools.sweeping.errors import SweepError
 from tools.sweeping.grid import expand
 from tools.sweeping.runs import TRAIN_PY, Run, is_done, last_saved_epoch
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--array-parallelism", type=int, help="the most jobs of the array running at once")
     run.add_argument("--runs-per-job", type=int, help="the most runs one job does (default: a whole group)")
     status.add_argument("--watch", type=float, help="refresh every this many seconds until nothing runs")
+    add_debug_flag(parser)
     return parser
 
 
@@ -177,4 +179,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)
