@@ -5,6 +5,7 @@
     python tools/bench.py --device cuda --baseline            # also the text savings switched off
     python tools/bench.py --device cuda --opts TRAINER.MMADAPTER.COMPILE reduce-overhead
     python tools/bench.py --method mmapp --device cpu --steps 2 --warmup 1 --workloads train_b16_c50
+    python tools/bench.py --method maple --device cpu --steps 1 --warmup 0 --workloads train_b16_c50   # or promptsrc
 
 The trainer is the real one (built by the engine from the shipped vit_b16_ep5.yaml; PREC amp, i.e.
 fp16 autocast + GradScaler on CUDA, fp32 on the CPU), on a synthetic class list and random images
@@ -51,7 +52,14 @@ MMAPP_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "MultiModalAdapterPP",
 METHODS = {
     "mma": ("MultiModalAdapter", MMA_CONFIG, "MMADAPTER", "MMA"),
     "mmapp": ("MultiModalAdapterPP", MMAPP_CONFIG, "MMADAPTERPP", "MMA++"),
+    "maple": ("MaPLe", osp.join(REPO_ROOT, "configs", "trainers", "MaPLe", "vit_b16_c2_ep5_batch4_2ctx.yaml"),
+              "MAPLE", "MaPLe"),
+    "promptsrc": ("PromptSRC", osp.join(REPO_ROOT, "configs", "trainers", "PromptSRC",
+                                        "vit_b16_c2_ep20_batch4_4+4ctx.yaml"), "PROMPTSRC", "PromptSRC"),
 }
+# Methods whose trainers load the backbone from MODEL.BACKBONE.NAME (given a random ViT-B/16 file) and
+# have no EVAL_PREC switch; they run at PREC amp like MMA.
+FILE_BACKBONE = ("maple", "promptsrc")
 VIT_B16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
                context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
                transformer_layers=12)
@@ -169,10 +177,11 @@ def run_workload(trainer, workload: Workload, args, progress: tqdm) -> Dict[str,
     else:
         batch = args.eval_batch
         images = torch.randn(batch, 3, 224, 224, generator=generator).to(device)
-        trainer.cfg.defrost()
-        eval_prec = "fp32" if workload.name == "eval_fp32" else args.eval_autocast
-        trainer.cfg.TRAINER[METHODS[args.method][2]].EVAL_PREC = eval_prec
-        trainer.cfg.freeze()
+        if args.method not in FILE_BACKBONE:
+            trainer.cfg.defrost()
+            eval_prec = "fp32" if workload.name == "eval_fp32" else args.eval_autocast
+            trainer.cfg.TRAINER[METHODS[args.method][2]].EVAL_PREC = eval_prec
+            trainer.cfg.freeze()
         trainer.set_model_mode("eval")
         with torch.no_grad():
             seconds = time_calls(counted(lambda: trainer.model_inference(images), progress),
@@ -238,6 +247,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     total_calls = len(args.workloads) * len(variants) * (args.steps + args.warmup)
     with tempfile.TemporaryDirectory() as workdir, shared_backbones(random_vit_b16), \
             tqdm(total=total_calls, unit="step", desc="timed and warm-up steps", file=sys.stderr) as progress:
+        if args.method in FILE_BACKBONE:
+            path = osp.join(workdir, "random_vit_b16.pt")
+            torch.save(random_vit_b16(None, "fp16").state_dict(), path)
+            variants = [("ours", ["MODEL.BACKBONE.NAME", path, f"{node}.PREC", "amp"])]
         for workload in [w for w in WORKLOADS if w.name in args.workloads]:
             for label, switches in variants:
                 trainer = build_bench_trainer(workdir, workload, args.device, [*switches, *args.opts], args.method)
@@ -246,7 +259,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 rows.append([name, f"{figures['ms']:.1f}", f"{figures['images_per_s']:.1f}",
                              f"{figures['peak_mib']:.0f}"])
                 progress.write(f"{workload.name} [{label}]: {figures['ms']:.1f} ms, "
-                               f"{figures['images_per_s']:.1f} img/s, text context {trainer.model.text_length}")
+                               f"{figures['images_per_s']:.1f} img/s, "
+                               f"text context {getattr(trainer.model, 'text_length', 'full')}")
                 del trainer
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     print(f"\n{METHODS[args.method][3]}, ViT-B/16 sizes, random weights, on {device_name}; {args.steps} timed steps after {args.warmup}")
