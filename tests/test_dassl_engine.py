@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dassl.engine import build_trainer
+from dassl.evaluation import PREDICTIONS_FILE, read_predictions
 from dassl.utils import load_checkpoint, read_json, set_random_seed, setup_logger
 from dassl_helpers import MODEL_NAME, DasslTinyTrainer, tiny_cfg, write_tiny_images
 
@@ -110,6 +111,8 @@ def test_train_writes_checkpoints_log_and_result(full_run):
     assert (result["trainer"], result["dataset"], result["subsample"]) == ("DasslTinyTrainer", "DasslTinyDataset", "all")
     assert (result["shots"], result["seed"]) == (4, 1)
     assert result["config_files"] == {"dataset": "", "method": ""}
+    targets, preds = read_predictions(osp.join(out, PREDICTIONS_FILE))
+    assert len(targets) == 9 and int((targets == preds).sum()) == correct
 
 
 def test_resume_after_epoch_1_gives_identical_weights(full_run, data_root, tmp_path):

@@ -1,9 +1,10 @@
 """The Classification evaluator and compute_accuracy against hand-computed numbers."""
+import numpy as np
 import pytest
 import torch
 
 from dassl.config import get_cfg_default
-from dassl.evaluation import build_evaluator
+from dassl.evaluation import PREDICTIONS_FILE, build_evaluator, read_predictions, write_predictions
 from dassl.metrics import compute_accuracy
 
 # true labels 0 0 1 1 2 predicted as 0 1 1 1 0: 3 of 5 correct.
@@ -61,3 +62,21 @@ def test_compute_accuracy_top1_top2():
     top1, top2 = compute_accuracy((SCORES, None), LABELS, topk=(1, 2))
     assert top1.item() == 60.0
     assert top2.item() == 80.0  # only the second sample (label 0, scores 0 2 1) misses the top 2
+
+
+def test_predictions_are_kept_and_written_compactly(tmp_path):
+    ev = evaluator(tmp_path)
+    ev.process(SCORES, LABELS)
+    targets, preds = ev.predictions()
+    assert (targets, preds) == ([0, 0, 1, 1, 2], [0, 1, 1, 1, 0])
+    path = write_predictions(str(tmp_path), targets, preds)
+    assert path == str(tmp_path / PREDICTIONS_FILE)
+    with np.load(path) as stored:
+        assert stored["target"].dtype == np.uint8 and stored["pred"].dtype == np.uint8
+    back_targets, back_preds = read_predictions(path)
+    assert back_targets.tolist() == targets and back_preds.tolist() == preds
+    assert sorted(p.name for p in tmp_path.iterdir()) == [PREDICTIONS_FILE]  # no temporary file left
+    ev.reset()
+    assert ev.predictions() == ([], [])
+    with pytest.raises(ValueError, match="3 targets but 2 predictions"):
+        write_predictions(str(tmp_path), [1, 2, 3], [1, 2])

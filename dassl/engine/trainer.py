@@ -18,7 +18,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from dassl.data import DataManager
-from dassl.evaluation import build_evaluator
+from dassl.evaluation import build_evaluator, write_predictions
 from dassl.utils import (
     AverageMeter,
     MetricMeter,
@@ -373,7 +373,8 @@ class SimpleTrainer(TrainerBase):
     def test(self, split: Optional[str] = None) -> float:
         """Evaluate on ``split`` (default TEST.SPLIT); return the accuracy.
 
-        A call without ``split`` is a final evaluation and also writes ``OUTPUT_DIR/result.json``.
+        A call without ``split`` is a final evaluation and also writes ``OUTPUT_DIR/result.json``,
+        preceded by the per-image ``predictions.npz`` when the evaluator keeps them.
         """
         self.set_model_mode("eval")
         self.evaluator.reset()
@@ -396,6 +397,9 @@ class SimpleTrainer(TrainerBase):
         for name, value in results.items():
             self.write_scalar(f"{split}/{name}", value, self.epoch)
         if is_final and distributed.is_main_process():
+            predictions = self.evaluator.predictions()
+            if predictions is not None:
+                write_predictions(self.cfg.OUTPUT_DIR, *predictions)
             write_result_file(self.cfg, split, results, num_images=len(data_loader.dataset))
         return list(results.values())[0]
 

@@ -1,7 +1,7 @@
 """The Classification evaluator: accuracy, error, macro-F1 and optional per-class results."""
 import os.path as osp
 from collections import OrderedDict, defaultdict
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -53,6 +53,10 @@ class EvaluatorBase:
     def evaluate(self) -> Dict[str, float]:
         raise NotImplementedError
 
+    def predictions(self) -> Optional[Tuple[List[int], List[int]]]:
+        """(targets, predicted labels) per image since the last reset, when the evaluator keeps them."""
+        return None
+
 
 @EVALUATOR_REGISTRY.register()
 class Classification(EvaluatorBase):
@@ -86,6 +90,9 @@ class Classification(EvaluatorBase):
         if self._per_class_res is not None:
             for label, match in zip(gt.cpu().tolist(), matches.tolist()):
                 self._per_class_res[label].append(bool(match))
+
+    def predictions(self) -> Tuple[List[int], List[int]]:
+        return list(self._y_true), list(self._y_pred)
 
     def evaluate(self) -> "OrderedDict[str, float]":
         if self._total == 0:
