@@ -111,22 +111,24 @@ def with_tag(cfg: str, tag: str) -> str:
     return f"{cfg}_{tag}" if tag else cfg
 
 
-def base2new_host_cfg(trainer: str, cfg: str) -> str:
-    """The table config an ImageNet base-to-novel run belongs to (MMA: vit_b16_ep5_imnet -> vit_b16_ep5)."""
+def _swap_cfg(trainer: str, cfg: str, source: str, target: str) -> str:
+    """``cfg`` with its yaml replaced by another of the scripts' settings when it is the ``source`` one
+    (keeping the tag); unchanged otherwise."""
     settings = script_settings().get(trainer)
     base, tag = split_cfg(trainer, cfg)
-    if settings is not None and base == settings.imagenet_cfg:
-        return with_tag(settings.default_cfg, tag)
+    if settings is not None and base == getattr(settings, source):
+        return with_tag(getattr(settings, target), tag)
     return cfg
+
+
+def base2new_host_cfg(trainer: str, cfg: str) -> str:
+    """The table config an ImageNet base-to-novel run belongs to (MMA: vit_b16_ep5_imnet -> vit_b16_ep5)."""
+    return _swap_cfg(trainer, cfg, "imagenet_cfg", "default_cfg")
 
 
 def base2new_imagenet_cfg(trainer: str, host_cfg: str) -> str:
     """The config the scripts use for ImageNet in the table of ``host_cfg``."""
-    settings = script_settings().get(trainer)
-    base, tag = split_cfg(trainer, host_cfg)
-    if settings is not None and base == settings.default_cfg:
-        return with_tag(settings.imagenet_cfg, tag)
-    return host_cfg
+    return _swap_cfg(trainer, host_cfg, "default_cfg", "imagenet_cfg")
 
 
 @dataclass(frozen=True)
