@@ -56,7 +56,7 @@ def test_base_to_novel_both_protocols_and_skips(env_for, tmp_path, server):
         new = result(out / f"test_new/eurosat/shots_16/{TRAINER}/{cfg}/seed1")
         assert (base["subsample"], new["subsample"]) == ("base", "new")
         assert base["config_files"]["method"].endswith(f"{TRAINER}/{cfg}.yaml")
-        assert f"== Base-to-novel: {TRAINER} / {cfg} / 16 shots ==" in log
+        assert f"AttnMMA ({cfg}) = {TRAINER} / {cfg}" in log  # one column group per config in the report
     reference_test_log = (out / f"test_new/eurosat/shots_16/{TRAINER}/vit_b16_reference/seed1/log.txt").read_text()
     assert "TEST.FINAL_MODEL is best_val: loading model-best.pth.tar" in reference_test_log
     # Every run stores and reuses the image embeddings under $OUTPUT/embeddings.

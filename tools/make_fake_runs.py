@@ -101,7 +101,7 @@ def make_fake_output(root: str, seeds: Sequence[int] = (1, 2, 3), datasets: Sequ
                 write_run(root, f"dg/test/{dataset}/shots_16/{trainer}/{xd_cfg}/seed{seed}",
                           novel - 16 + rng.normal(0, 2), rng=rng)
         for k in (1, 2, 4, 8, 16):
-            for dataset in datasets[8:10]:
+            for dataset in datasets[-2:]:
                 for seed in seeds:
                     write_run(root, f"fewshot/train_all/{dataset}/shots_{k}/{trainer}/{fewshot_cfg.format(k=k)}/seed{seed}",
                               base - 25 + 6 * np.log2(k) + rng.normal(0, 1.5), rng=rng)
@@ -121,8 +121,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Write a FAKE output root for trying tools/report.py.")
     parser.add_argument("output_root")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--datasets", nargs="+", default=list(BASE2NEW), help="base-to-novel datasets (default: 11)")
     args = parser.parse_args(argv)
-    make_fake_output(args.output_root, args.seeds)
+    make_fake_output(args.output_root, args.seeds, args.datasets)
     print(f"wrote fake runs (made-up numbers) under {args.output_root}")
 
 

@@ -63,7 +63,8 @@ def compare_published(tables: Sequence[Table], published: Optional[Dict[str, obj
                 ours = table.cell(row, method, metric) if row is not None else None
                 value = float(entry[metric])
                 if ours is None:
-                    line = [method.label, table.key, entry["row"], metric, "not run", f"{value:.2f}", "", "", "", entry["source"]]
+                    state = "incomplete" if entry["row"] == "average" and row is not None else "not run"
+                    line = [method.label, table.key, entry["row"], metric, state, f"{value:.2f}", "", "", "", entry["source"]]
                     record = {"diff": None}
                 else:
                     diff = ours.mean - value
