@@ -52,7 +52,7 @@ def test_run_table_equals_the_scripts(tmp_path, fake_data_root, tiny_clip_checkp
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
-    assert "== Base-to-novel: MultiModalAdapter / vit_b16_ep5 / 16 shots ==" in printed
+    assert "### Base-to-novel generalization" in printed and "MMA = MultiModalAdapter / vit_b16_ep5" in printed
     assert "Whole table: 1 datasets x 2 seeds in" in printed
 
     for ours, theirs in zip(run_folders(table_output, "1"), run_folders(scripts_output, "1")):

@@ -31,7 +31,7 @@ if __package__ in (None, ""):
 import train
 from dassl.data.decoded_images import shared_decoded_images
 from dassl.utils.errors import add_debug_flag, run_cli
-from tools.report import find_runs, render
+from tools.reporting import build_tables, render
 from tools.sweeping.runs import last_saved_epoch
 from trainers.kit.shared_backbone import shared_backbones
 
@@ -124,7 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for dataset in args.datasets:
             runner.run_dataset(dataset, args.seeds)
     elapsed = time.time() - start
-    print(render(find_runs(runner.output)))
+    print(render(build_tables(runner.output), "md"))
     print(f"\nWhole table: {len(args.datasets)} datasets x {len(args.seeds)} seeds in {elapsed:.1f} s")
 
 
