@@ -103,7 +103,7 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     assert (base["trainer"], base["subsample"], base["num_images"]) == (trainer, "base", 10)
     assert (new["subsample"], new["num_images"]) == ("new", 10)
     assert base["config_files"]["method"].endswith(f"configs/trainers/{trainer}/{b2n_cfg}.yaml")
-    assert re.search(r"^average \(1 datasets?\) ", log, flags=re.M), log
+    assert re.search(r"^\| \*\*average \(1 datasets?\)\*\* +\| +[\d.]+ \(1\) ", log, flags=re.M), log
     if model_folder:
         assert (train_dir / model_folder / "model.pth.tar-1").is_file()
         assert f'Loading weights to {model_folder} from "{train_dir / model_folder / "model.pth.tar-1"}"' in (
