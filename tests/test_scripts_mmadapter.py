@@ -118,7 +118,7 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     }
     for run in runs:
         assert result(work / "output", run)["trainer"] == TRAINER
-    assert re.search(r"^eurosat +[\d.]+ \(2\) +[\d.]+ \(2\) +[\d.]+$", done.stdout, flags=re.M)
+    assert re.search(r"^\| eurosat +(\| +[\d.]+ ± [\d.]+ \(2\) +){3}\|$", done.stdout, flags=re.M)
     assert re.search(r"^Smoke run finished in \d+ s", done.stdout, flags=re.M)
     shown = done.stdout + done.stderr
     assert not re.findall(r"^.*(?:[Ww]arning|WARNING).*$", shown, flags=re.M), "the smoke run prints no warning"
