@@ -190,3 +190,12 @@ def test_empty_and_broken_outputs(tmp_path, capsys):
     (folder / "result.json").write_text("{not json")
     with pytest.raises(ResultFileError, match="Cannot read the accuracy from .*seed1.result.json"):
         find_runs(str(tmp_path))
+
+
+def test_backbone_folders_keep_their_imagenet_twin(tmp_path):
+    root = tmp_path / "output"
+    b2n_pair(root, "dtd", MMA, "vit_b16_ep5@ViT-B-32", 1, 80.0, 70.0)
+    b2n_pair(root, "imagenet", MMA, "vit_b16_ep5_imnet@ViT-B-32", 1, 60.0, 50.0)
+    table = build_tables(str(root))[0]
+    assert [(m.label, m.cfg) for m in table.methods] == [("MMA", "vit_b16_ep5@ViT-B-32")]
+    assert cell(table, "average", "MMA", "base") == pytest.approx((70.0, 0.0, 1))

@@ -4,7 +4,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tools.report import find_runs, render
+from tools.reporting import build_tables, find_runs
 
 
 def lib_sh(repo_root: Path, backbone: str, commands: str) -> str:
@@ -32,6 +32,5 @@ def test_report_keeps_backbones_apart(tmp_path):
     runs = find_runs(str(tmp_path))
     assert sorted((run.cfg, run.accuracy) for run in runs) == [
         ("vit_b16_ep5", 80.0), ("vit_b16_ep5@ViT-L-14.datacomp_xl_s13b_b90k", 90.0)]
-    tables = render(runs)
-    assert "MultiModalAdapter / vit_b16_ep5 / 16 shots" in tables
-    assert "MultiModalAdapter / vit_b16_ep5@ViT-L-14.datacomp_xl_s13b_b90k / 16 shots" in tables
+    table = build_tables(str(tmp_path))[0]
+    assert [m.label for m in table.methods] == ["MMA (vit_b16_ep5)", "MMA (vit_b16_ep5@ViT-L-14.datacomp_xl_s13b_b90k)"]

@@ -95,20 +95,22 @@ def config_names(trainer: str, repo_root: str = REPO_ROOT) -> Tuple[str, ...]:
 
 
 def split_cfg(trainer: str, cfg: str) -> Tuple[str, str]:
-    """(the method yaml a config folder was made from, the tag the run added to its name).
+    """(the method yaml a config folder was made from, what the run appended to its name).
 
     ``vit_b16_ep5`` -> (``vit_b16_ep5``, ``""``); ``vit_b16_ep5_noise03`` -> (``vit_b16_ep5``,
-    ``noise03``) when ``vit_b16_ep5.yaml`` exists; an unknown name is its own yaml with no tag.
+    ``"_noise03"``) and ``vit_b16_ep5@ViT-L-14`` -> (``vit_b16_ep5``, ``"@ViT-L-14"``) when
+    ``vit_b16_ep5.yaml`` exists; an unknown name is its own yaml with nothing appended.
     """
-    known = [name for name in config_names(trainer) if cfg == name or cfg.startswith(name + "_")]
+    known = [name for name in config_names(trainer) if cfg == name or cfg[len(name):len(name) + 1] in ("_", "@")
+             and cfg.startswith(name)]
     if not known:
         return cfg, ""
     base = max(known, key=len)
-    return base, cfg[len(base) + 1:]
+    return base, cfg[len(base):]
 
 
 def with_tag(cfg: str, tag: str) -> str:
-    return f"{cfg}_{tag}" if tag else cfg
+    return cfg + tag
 
 
 def _swap_cfg(trainer: str, cfg: str, source: str, target: str) -> str:
