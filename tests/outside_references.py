@@ -24,12 +24,14 @@ ISSUE_URL = re.compile(r"github\.com/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+")
 def outside_references(text: str) -> List[Tuple[int, str, str]]:
     """(line number, what matched, why it is not allowed) for every offending spot in ``text``."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        nearby = line + " " + (lines[number] if number < len(lines) else "")  # a URL may wrap to the next line
         for pattern, why in OUTSIDE_PATTERNS:
             found += [(number, match.group(0), why) for match in re.finditer(pattern, line)]
         found += [
             (number, match.group(0), "an issue number without the repository it belongs to")
             for match in ISSUE.finditer(line)
-            if not REPOSITORY_BEFORE.search(line[:match.start()]) and not ISSUE_URL.search(line)
+            if not REPOSITORY_BEFORE.search(line[:match.start()]) and not ISSUE_URL.search(nearby)
         ]
     return found

@@ -66,6 +66,7 @@ def test_patterns_catch_outside_references(text):
     "the JPEG specification",
     "open_clip's own model for the spec (random init), with a logit scale of the spec's",
     "Multi-Modal-Adapter issue #3, https://github.com/ZjjConan/Multi-Modal-Adapter/issues/3",
+    "seeds, PromptSRC issue #3,\n# https://github.com/muzairkhattak/PromptSRC/issues/3), any other",
 ])
 def test_patterns_let_legitimate_text_through(text):
     assert outside_references(text) == []
