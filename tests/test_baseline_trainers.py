@@ -126,15 +126,15 @@ def test_a_trained_model_reloads_for_evaluation(trainer_name, config, learner, f
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     opts = ["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "DATALOADER.TRAIN_X.BATCH_SIZE", "8"]
     trained = engine_trainer(trainer_name, config, fake_data_root, tiny_clip_checkpoint, tmp_path / "run", *opts)
-    before = {k: v.clone() for k, v in trained._models[learner].state_dict().items()}
+    before = {k: v.clone() for k, v in trained.get_model(learner).state_dict().items()}
     trained.train()
-    after = trained._models[learner].state_dict()
+    after = trained.get_model(learner).state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before), "training changed nothing"
     accuracy = json.loads((tmp_path / "run" / "result.json").read_text())["metrics"]["accuracy"]
 
     fresh = engine_trainer(trainer_name, config, fake_data_root, tiny_clip_checkpoint, tmp_path / "eval", *opts)
     fresh.load_model(str(tmp_path / "run"), epoch=1)
-    for key, value in fresh._models[learner].state_dict().items():
+    for key, value in fresh.get_model(learner).state_dict().items():
         assert torch.equal(value, after[key]), key
     assert fresh.test() == pytest.approx(accuracy)
 

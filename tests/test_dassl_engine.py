@@ -215,3 +215,38 @@ def test_trainer_without_registered_models_tests(data_root, tmp_path, capsys):
     accuracy = trainer.test()
     assert "load_model() is skipped" in capsys.readouterr().out
     assert read_json(str(tmp_path / "result.json"))["metrics"]["accuracy"] == accuracy
+
+
+class StopAfterSecondEpochTrainer(DasslTinyTrainer):
+    """Uses the engine's hooks: records every evaluation and asks to stop after epoch 2."""
+
+    def before_epoch(self) -> None:
+        self.epochs_started = getattr(self, "epochs_started", 0) + 1
+
+    def after_evaluation(self, split, results) -> None:
+        self.evaluations = getattr(self, "evaluations", []) + [(split, results["accuracy"], self.best_result)]
+
+    def stop_early(self):
+        return "two epochs are enough" if self.epoch == 1 else None
+
+
+def test_hooks_stop_early_and_accessors(data_root, tmp_path):
+    cfg = tiny_cfg(data_root, str(tmp_path), TEST__FINAL_MODEL="best_val", OPTIM__MAX_EPOCH=4)
+    trainer = run_with_log(StopAfterSecondEpochTrainer, cfg)
+    assert trainer.epochs_started == 2 and trainer.stopped_early
+    splits = [split for split, _, _ in trainer.evaluations]
+    assert splits == ["val", "val", "test"]
+    first_val, second_val = trainer.evaluations[0], trainer.evaluations[1]
+    assert first_val[2] == float("-inf"), "after_evaluation runs before the engine records the best result"
+    assert trainer.best_epoch == (2 if second_val[1] > first_val[1] else 1)
+    model_dir = tmp_path / MODEL_NAME
+    assert (model_dir / "checkpoint").read_text() == "model.pth.tar-2\n", "the stopped epoch is saved as the last"
+    assert not (tmp_path / "resume.pth").exists()
+    log = (tmp_path / "log.txt").read_text()
+    assert "Early stopping after epoch 2: two epochs are enough" in log
+    assert log.index("Early stopping") < log.index("Finish training")
+
+    assert trainer.get_model() is trainer.get_model(MODEL_NAME) is trainer.model
+    assert trainer.get_optimizer(MODEL_NAME) is trainer.optim and trainer.get_scheduler() is trainer.sched
+    with pytest.raises(AssertionError, match="not registered"):
+        trainer.get_optimizer("nothing")

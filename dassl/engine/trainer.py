@@ -2,7 +2,10 @@
 
 A trainer subclass builds its model in ``build_model``, registers what it trains with
 ``register_model``, and implements ``forward_backward`` (stepping the schedule with
-``update_lr`` after the last batch of an epoch, as the family does).
+``update_lr`` after the last batch of an epoch, as the family does). It extends the loop through
+hooks rather than copies of it: ``before_epoch`` / ``after_epoch`` (call ``super()``),
+``after_evaluation``, and ``stop_early``, the signal checked after each epoch; it reaches what it
+registered through ``get_model`` / ``get_optimizer`` / ``get_scheduler``.
 """
 import datetime
 import os
@@ -70,6 +73,26 @@ class TrainerBase:
         for name in names:
             assert name in names_real, f'Model "{name}" is not registered (registered: {names_real})'
         return names
+
+    def get_model(self, name: Optional[str] = None) -> nn.Module:
+        """The module registered under ``name`` (default: the first registered)."""
+        return self._models[self._registered_name(name)]
+
+    def get_optimizer(self, name: Optional[str] = None) -> Optional[torch.optim.Optimizer]:
+        """The optimizer registered with ``name`` (default: the first registered); None if it has none."""
+        return self._optims[self._registered_name(name)]
+
+    def get_scheduler(self, name: Optional[str] = None) -> Any:
+        """The LR scheduler registered with ``name`` (default: the first registered); None if it has none."""
+        return self._scheds[self._registered_name(name)]
+
+    def _registered_name(self, name: Optional[str]) -> str:
+        if name is None:
+            names = self.get_model_names()
+            if not names:
+                raise KeyError(f"{type(self).__name__} has registered no model (call register_model in build_model)")
+            return names[0]
+        return self.get_model_names(name)[0]
 
     def save_model(
         self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None, model_name: str = ""
@@ -165,15 +188,28 @@ class TrainerBase:
             self._writer.add_scalar(tag, scalar_value, global_step)
 
     def train(self, start_epoch: int, max_epoch: int) -> None:
-        """before_train, then before/run/after_epoch per epoch, then after_train."""
+        """before_train, then before/run/after_epoch per epoch until the last one or an early stop,
+        then after_train."""
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
+        self.stopped_early = False
         self.before_train()
         for self.epoch in range(self.start_epoch, self.max_epoch):
             self.before_epoch()
             self.run_epoch()
             self.after_epoch()
+            if self.stopped_early:
+                break
         self.after_train()
+
+    def stop_early(self) -> Optional[str]:
+        """The stop-early signal, asked after every epoch but the last: return why training should
+        end now (it is printed and the epoch is saved as the final one), or None to go on."""
+        return None
+
+    def after_evaluation(self, split: str, results: Dict[str, float]) -> None:
+        """Hook called at the end of every ``test`` with the evaluated split and its metrics (before
+        the engine compares a validation result with ``best_result``)."""
 
     def before_train(self) -> None:
         pass
@@ -254,6 +290,7 @@ class SimpleTrainer(TrainerBase):
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
+        self.best_epoch = 0
         self._rng_to_restore: Optional[Dict[str, Any]] = None
 
     def check_cfg(self, cfg: Any) -> None:
@@ -303,6 +340,7 @@ class SimpleTrainer(TrainerBase):
         scaler = getattr(self, "scaler", None)
         if scaler is not None and extra.get("grad_scaler"):
             scaler.load_state_dict(extra["grad_scaler"])
+        self.best_epoch = extra.get("best_epoch", 0)
         self.load_extra_training_state(extra.get("trainer", {}))
         print(
             f"Resumed from {state_path}: {epoch} of {self.max_epoch} epochs done, continuing at epoch "
@@ -322,7 +360,7 @@ class SimpleTrainer(TrainerBase):
         """Put back what ``extra_training_state`` returned."""
 
     def after_epoch(self) -> None:
-        """Validate (best_val), save Dassl's checkpoints, and write the resumable state."""
+        """Validate (best_val), ask ``stop_early``, save Dassl's checkpoints, and write the resumable state."""
         last_epoch = (self.epoch + 1) == self.max_epoch
         do_test = not self.cfg.TEST.NO_TEST
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
@@ -332,7 +370,13 @@ class SimpleTrainer(TrainerBase):
             curr_result = self.test(split="val")
             if curr_result > self.best_result:
                 self.best_result = curr_result
+                self.best_epoch = self.epoch + 1
                 self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
+        if not last_epoch:
+            reason = self.stop_early()
+            if reason:
+                print(f"Early stopping after epoch {self.epoch + 1}: {reason}")
+                self.stopped_early = last_epoch = True
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
         self.save_training_state(finished=last_epoch)
@@ -349,6 +393,7 @@ class SimpleTrainer(TrainerBase):
         scaler = getattr(self, "scaler", None)
         extra = {
             "grad_scaler": scaler.state_dict() if scaler is not None else None,
+            "best_epoch": self.best_epoch,
             "trainer": self.extra_training_state(),
         }
         save_training_state(
@@ -396,6 +441,7 @@ class SimpleTrainer(TrainerBase):
         results = self.evaluator.evaluate()
         for name, value in results.items():
             self.write_scalar(f"{split}/{name}", value, self.epoch)
+        self.after_evaluation(split, results)
         if is_final and distributed.is_main_process():
             predictions = self.evaluator.predictions()
             if predictions is not None:
@@ -410,8 +456,7 @@ class SimpleTrainer(TrainerBase):
         return batch["img"].to(self.device), batch["label"].to(self.device)
 
     def get_current_lr(self, names: Names = None) -> float:
-        name = self.get_model_names(names)[0]
-        return self._optims[name].param_groups[0]["lr"]
+        return self.get_optimizer(self.get_model_names(names)[0]).param_groups[0]["lr"]
 
 
 class TrainerX(SimpleTrainer):

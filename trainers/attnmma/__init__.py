@@ -234,45 +234,15 @@ class AttentionMultiModalAdapter(TrainerX):
             self.update_lr()
         return summary
 
-    def train(self) -> None:  # type: ignore[override]
-        """The engine's epoch loop, ending early once validation stops improving (PATIENCE)."""
-        self._best_epoch = 0
-        self._stopped = False
-        self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
-            self.before_epoch()
-            self.run_epoch()
-            self.after_epoch()
-            if self._stopped:
-                break
-        self.after_train()
-
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None,
-                   model_name: str = "") -> None:
-        """The engine's save; a new model-best also marks the epoch early stopping counts from."""
-        if model_name == "model-best.pth.tar":
-            self._best_epoch = epoch + 1
-        super().save_model(epoch, directory, is_best=is_best, val_result=val_result, model_name=model_name)
-
-    def extra_training_state(self) -> Dict[str, int]:
-        return {"best_epoch": self._best_epoch}
-
-    def load_extra_training_state(self, state: Dict[str, int]) -> None:
-        self._best_epoch = state.get("best_epoch", 0)
-
-    def after_epoch(self) -> None:
-        super().after_epoch()
+    def stop_early(self) -> Optional[str]:
+        """PATIENCE: stop once the val accuracy has not improved for that many epochs."""
         patience = self.cfg.TRAINER.ATTNMMA.PATIENCE
-        done = self.epoch + 1
-        if patience <= 0 or done == self.max_epoch or done - self._best_epoch < patience:
-            return
-        print(
-            f"Early stopping after epoch {done}: the val accuracy has not improved for {patience} epochs "
-            f"(best {self.best_result:.2f} after epoch {self._best_epoch})"
+        if patience <= 0 or self.epoch + 1 - self.best_epoch < patience:
+            return None
+        return (
+            f"the val accuracy has not improved for {patience} epochs "
+            f"(best {self.best_result:.2f} after epoch {self.best_epoch})"
         )
-        self.save_model(self.epoch, self.output_dir)
-        self.save_training_state(finished=True)
-        self._stopped = True
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load the adapter (and learned context); under TEST.FINAL_MODEL best_val the best checkpoint is

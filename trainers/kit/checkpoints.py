@@ -87,7 +87,7 @@ def learner_checkpoints(trainer, directory: str, epoch: Optional[int]) -> Iterat
         path = checkpoint_file(directory, epoch, name)
         checkpoint = load_checkpoint(path)
         print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
-        yield trainer._models[name], checkpoint["state_dict"], path
+        yield trainer.get_model(name), checkpoint["state_dict"], path
 
 
 def load_learners(trainer, directory: str, epoch: Optional[int], derived: Iterable[str], settings: str) -> None:

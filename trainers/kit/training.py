@@ -44,8 +44,9 @@ def optimisation_step(trainer, compute: Callable[[], Tuple[Tensor, Optional[Tens
     trainer.model_zero_grad()
     scaler.scale(loss).backward()
     for name in trainer.get_model_names():
-        if trainer._optims[name] is not None:
-            scaler.step(trainer._optims[name])
+        optimizer = trainer.get_optimizer(name)
+        if optimizer is not None:
+            scaler.step(optimizer)
     scaler.update()
     return loss, output
 
