@@ -12,8 +12,9 @@ train.py files do. One deliberate difference from the reference: ``--seed 0`` se
 import argparse
 import os.path as osp
 import re
+import shlex
 import sys
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 from yacs.config import CfgNode
@@ -24,6 +25,7 @@ from dassl.config import get_cfg_default
 from dassl.engine import build_trainer, distributed
 from dassl.engine.output_folder import RunRequest, claim_output_folder, redirect_evaluation
 from dassl.engine.run_record import CONFIG_RECORD
+from dassl.engine.stop_request import STOPPED_EXIT_CODE, TrainingStopped
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 from trainers.kit.backbone import settle_backbone_inputs
 from dassl.utils.errors import DEBUG_FLAG, ConfigValueError, InputFileNotFoundError, add_debug_flag, run_cli
@@ -166,6 +168,20 @@ def _print_run_header(args: argparse.Namespace, cfg: CfgNode) -> None:
     print(f"** System info **\n{collect_env_info()}\n")
 
 
+def train_until_done_or_stopped(trainer: Any, command: Sequence[str]) -> None:
+    """Train; on SIGTERM/SIGINT the trainer saves a resumable state and this exits with STOPPED_EXIT_CODE."""
+    try:
+        with trainer.stop_request:
+            trainer.train()
+    except TrainingStopped as stop:
+        again = " ".join(shlex.quote(part) for part in ["python", *command])
+        print(
+            f"{stop}.\nTo continue, run the same command again (it resumes from there):\n  {again}\n"
+            f"Exit code {STOPPED_EXIT_CODE}: stopped on request, resumable."
+        )
+        raise SystemExit(STOPPED_EXIT_CODE) from None
+
+
 def run_request(cfg: CfgNode, args: argparse.Namespace, command: Sequence[str]) -> RunRequest:
     """What defines this command's run: training, or evaluating a given model (folder and epoch)."""
     if args.eval_only:
@@ -202,7 +218,7 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
                 trainer.load_model(args.model_dir, epoch=args.load_epoch)
                 trainer.test()
             elif not args.no_train:
-                trainer.train()
+                train_until_done_or_stopped(trainer, request.command)
         finally:
             logger.close()
             distributed.shutdown()

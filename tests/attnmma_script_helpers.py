@@ -70,7 +70,7 @@ class TrainServer:
 
 def script_env(server: TrainServer, output: Path, data: Path, extra_opts: str, **more: str) -> Dict[str, str]:
     return dict(os.environ, PYTHON=str(server.python), DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
-                QUIET="1", **more)
+                QUIET="1", CONFIG_TAG="", **more)
 
 
 def option_values(command: List[str]) -> Dict[str, str]:

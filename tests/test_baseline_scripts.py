@@ -75,7 +75,7 @@ def run_script(method: str, script: str, *args: str, env: Dict[str, str], expect
 
 def script_env(output: Path, data: Path, extra_opts: str, python: str = sys.executable, **more: str) -> Dict[str, str]:
     return dict(os.environ, PYTHON=python, DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
-                QUIET="1", OMP_NUM_THREADS="1", **more)
+                QUIET="1", OMP_NUM_THREADS="1", CONFIG_TAG="", **more)
 
 
 def result(run_dir: Path) -> dict:

@@ -37,7 +37,7 @@ def test_run_table_equals_the_scripts(tmp_path, fake_data_root, tiny_clip_checkp
     opts = tiny_opts(tiny_clip_checkpoint)
     scripts_output = tmp_path / "scripts"
     env = dict(os.environ, PYTHON=sys.executable, DATA=str(fake_data_root), OUTPUT=str(scripts_output),
-               EXTRA_OPTS=" ".join(opts), QUIET="1", OMP_NUM_THREADS="1")
+               EXTRA_OPTS=" ".join(opts), QUIET="1", OMP_NUM_THREADS="1", CONFIG_TAG="")
     for script in ("base2new_train.sh", "base2new_test.sh"):
         done = subprocess.run(["bash", str(SCRIPTS / script), "eurosat", "1"], env=env, cwd=REPO_ROOT,
                               capture_output=True, text=True)

@@ -27,7 +27,7 @@ def tiny_opts(clip_checkpoint: Path, *more: str) -> str:
 
 def script_env(output: Path, data: Path, extra_opts: str, **more: str) -> Dict[str, str]:
     env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
-               QUIET="1", OMP_NUM_THREADS="1")
+               QUIET="1", OMP_NUM_THREADS="1", CONFIG_TAG="")
     env.update(more)
     return env
 
@@ -149,3 +149,4 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     resumed = log[log.index("a new process appends to this log"):]
     assert "Previous epoch: 5" in resumed and "epoch [" not in resumed
     assert "'TRAIN.PRINT_FREQ', '7'" in resumed  # the caller's EXTRA_OPTS come after the smoke settings
+

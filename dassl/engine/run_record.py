@@ -20,30 +20,10 @@ from dassl.utils import atomic_path, read_json, write_json
 from dassl.utils.code_version import code_version
 from dassl.utils.errors import FrameworkError
 
+from .result_neutral import RESULT_NEUTRAL_KEYS
+
 CONFIG_RECORD = "config.yaml"
 RUN_RECORD = "run.json"
-
-# Keys that only change where files go, how fast the run goes or how much it prints; the cited
-# documents state that the others keep results bitwise (docs/SPEED.md).
-RESULT_NEUTRAL_KEYS = frozenset(
-    {
-        "OUTPUT_DIR",
-        "RESUME",
-        "VERBOSE",
-        "CONFIG_FILE",
-        "DATASET_CONFIG_FILE",
-        "DATASET.ROOT",
-        "DATALOADER.NUM_WORKERS",
-        "DATALOADER.PERSISTENT_WORKERS",
-        "DATALOADER.CACHE_DECODED",
-        "DATALOADER.TEST.CACHE_DECODED",
-        "TRAIN.PRINT_FREQ",
-        "MODEL.BACKBONE.REPLAY_INIT",
-        "TRAINER.MMADAPTER.TEXT_PREFIX_CACHE",
-        "TRAINER.ATTNMMA.FEATURE_CACHE_DIR",
-    }
-)
-
 
 class RunMismatchError(FrameworkError, RuntimeError):
     """The output folder holds a different run than the one the command asks for."""

@@ -13,7 +13,7 @@ import os.path as osp
 import sys
 import time
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -35,7 +35,14 @@ from dassl.utils.errors import InputFileNotFoundError
 
 from . import distributed
 from .result_file import write_result_file
-from .training_state import RESUME_FILE, load_training_state, restore_rng_state, save_training_state
+from .stop_request import StopRequest, TrainingStopped
+from .training_state import (
+    RESUME_FILE,
+    capture_rng_state,
+    load_training_state,
+    restore_rng_state,
+    save_training_state,
+)
 
 Names = Optional[Union[str, List[str]]]
 
@@ -48,6 +55,7 @@ class TrainerBase:
         self._optims: "OrderedDict[str, Optional[torch.optim.Optimizer]]" = OrderedDict()
         self._scheds: "OrderedDict[str, Any]" = OrderedDict()
         self._writer: Any = None
+        self.stop_request = StopRequest()
 
     def register_model(
         self, name: str = "model", model: Optional[nn.Module] = None, optim: Any = None, sched: Any = None
@@ -292,6 +300,8 @@ class SimpleTrainer(TrainerBase):
         self.best_result = -np.inf
         self.best_epoch = 0
         self._rng_to_restore: Optional[Dict[str, Any]] = None
+        self._resume_position: Optional[Dict[str, Any]] = None
+        self._epoch_start_rng: Optional[Dict[str, Any]] = None
 
     def check_cfg(self, cfg: Any) -> None:
         """Hook to validate the config; called before ``self.cfg`` is set."""
@@ -333,18 +343,24 @@ class SimpleTrainer(TrainerBase):
         self.time_start = time.time()
 
     def resume_training_state(self, state_path: str) -> int:
-        """Load the resumable checkpoint; the RNG states are put back last, just before the first epoch."""
-        epoch, self.best_result, self._rng_to_restore, extra = load_training_state(
+        """Load the resumable checkpoint; the RNG states are put back last, just before the first epoch
+        (or, for a state saved inside an epoch, when that epoch's batches are drawn again)."""
+        epoch, self.best_result, rng, extra, position = load_training_state(
             state_path, self._models, self._optims, self._scheds
         )
+        if position:
+            self._resume_position = dict(position, rng=rng)
+        else:
+            self._rng_to_restore = rng
         scaler = getattr(self, "scaler", None)
         if scaler is not None and extra.get("grad_scaler"):
             scaler.load_state_dict(extra["grad_scaler"])
         self.best_epoch = extra.get("best_epoch", 0)
         self.load_extra_training_state(extra.get("trainer", {}))
+        inside = f", batch {position['batches_done'] + 1}" if position else ""
         print(
             f"Resumed from {state_path}: {epoch} of {self.max_epoch} epochs done, continuing at epoch "
-            f"{epoch + 1} with the saved weights, optimizer, scheduler and RNG states (this log continues the earlier run)"
+            f"{epoch + 1}{inside} with the saved weights, optimizer, scheduler and RNG states (this log continues the earlier run)"
         )
         return epoch
 
@@ -380,9 +396,12 @@ class SimpleTrainer(TrainerBase):
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
         self.save_training_state(finished=last_epoch)
+        if not last_epoch:
+            self.stop_if_requested(f"after epoch {self.epoch + 1} of {self.max_epoch}")
 
-    def save_training_state(self, finished: bool) -> None:
-        """Write ``OUTPUT_DIR/resume.pth`` after each epoch; remove it once the last epoch's checkpoint exists."""
+    def save_training_state(self, finished: bool, batches_done: int = 0) -> None:
+        """Write ``OUTPUT_DIR/resume.pth`` after each epoch (or after ``batches_done`` batches of the
+        current one, when stopped inside it); remove it once the last epoch's checkpoint exists."""
         state_path = osp.join(self.output_dir, RESUME_FILE)
         if not distributed.is_main_process():
             return
@@ -396,9 +415,37 @@ class SimpleTrainer(TrainerBase):
             "best_epoch": self.best_epoch,
             "trainer": self.extra_training_state(),
         }
+        completed, position = self.epoch + 1, None
+        if batches_done:
+            completed, position = self.epoch, {"batches_done": batches_done, "epoch_rng": self._epoch_start_rng}
         save_training_state(
-            state_path, self.epoch + 1, self._models, self._optims, self._scheds, self.best_result, extra
+            state_path, completed, self._models, self._optims, self._scheds, self.best_result, extra, position
         )
+
+    def stop_if_requested(self, where: str, batches_done: int = 0) -> None:
+        """After a finished step: on a pending SIGTERM/SIGINT, save the resumable state and stop."""
+        if self.stop_request.requested is None:
+            return
+        if batches_done:
+            self.save_training_state(finished=False, batches_done=batches_done)
+        self.close_writer()
+        raise TrainingStopped(self.stop_request.requested, where, osp.join(self.output_dir, RESUME_FILE))
+
+    def epoch_batches(self) -> Iterator[Tuple[int, Any]]:
+        """(index, batch) pairs of this epoch. A run resumed inside the epoch draws the epoch's order
+        again from the saved RNG states, passes over the batches already trained, then continues
+        with the RNG states of the moment it stopped."""
+        position, self._resume_position = self._resume_position, None
+        if position is not None:
+            restore_rng_state(position["epoch_rng"])
+        self._epoch_start_rng = capture_rng_state()
+        batches = iter(self.train_loader_x)
+        if position is None:
+            return enumerate(batches)
+        for _ in range(position["batches_done"]):
+            next(batches)
+        restore_rng_state(position["rng"])
+        return enumerate(batches, start=position["batches_done"])
 
     def after_train(self) -> None:
         distributed.barrier()  # rank 0's checkpoints are written before any rank loads one
@@ -477,7 +524,7 @@ class TrainerX(SimpleTrainer):
             disable=None,
         )
         end = time.time()
-        for self.batch_idx, batch in enumerate(self.train_loader_x):
+        for self.batch_idx, batch in self.epoch_batches():
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
@@ -503,6 +550,11 @@ class TrainerX(SimpleTrainer):
             for name, meter in losses.meters.items():
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            if self.batch_idx + 1 < self.num_batches:
+                self.stop_if_requested(
+                    f"in epoch {self.epoch + 1} after batch {self.batch_idx + 1} of {self.num_batches}",
+                    batches_done=self.batch_idx + 1,
+                )
             end = time.time()
         progress.close()
 

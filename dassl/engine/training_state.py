@@ -66,10 +66,16 @@ def save_training_state(
     scheds: Mapping[str, Any],
     best_result: float,
     extra: Mapping[str, Any],
+    position: Optional[Mapping[str, Any]] = None,
 ) -> None:
-    """Atomically write the state after ``epoch`` completed epochs (``extra``: trainer-owned values)."""
+    """Atomically write the state after ``epoch`` completed epochs (``extra``: trainer-owned values).
+
+    ``position`` marks a state saved inside an epoch: ``batches_done`` of epoch ``epoch + 1`` and the
+    RNG states at that epoch's start (``epoch_rng``), from which the sampler order is drawn again.
+    """
     state = {
         "epoch": epoch,
+        "position": dict(position) if position else None,
         "best_result": float(best_result),
         "extra": dict(extra),
         "models": {
@@ -90,8 +96,11 @@ def load_training_state(
     models: Mapping[str, torch.nn.Module],
     optims: Mapping[str, Optional[torch.optim.Optimizer]],
     scheds: Mapping[str, Any],
-) -> Tuple[int, float, Dict[str, Any], Dict[str, Any]]:
-    """Load weights/optimizers/schedulers in place; return (completed epochs, best result, RNG state, extra)."""
+) -> Tuple[int, float, Dict[str, Any], Dict[str, Any], Optional[Dict[str, Any]]]:
+    """Load weights/optimizers/schedulers in place.
+
+    Returns (completed epochs, best result, RNG state, extra, position inside the next epoch or None).
+    """
     state = load_checkpoint(
         fpath,
         fix=f"It is the resumable state of an interrupted run and is not needed: delete {fpath} and run the same "
@@ -110,4 +119,4 @@ def load_training_state(
             optims[name].load_state_dict(entry["optimizer"])
         if scheds[name] is not None and entry["scheduler"] is not None:
             scheds[name].load_state_dict(entry["scheduler"])
-    return state["epoch"], state["best_result"], state["rng"], state["extra"]
+    return state["epoch"], state["best_result"], state["rng"], state["extra"], state.get("position")
