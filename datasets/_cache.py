@@ -12,6 +12,7 @@ import os
 import pickle
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
+from dassl.data.datasets import Datum
 from dassl.utils import atomic_path, write_json
 from dassl.utils.caching import NO_CACHE_ENV, disk_caches_enabled
 from dassl.utils.safe_load import UnsafeFileError, load_pickle_file
@@ -60,9 +61,13 @@ class DerivedFiles:
         return self.write(relative, lambda tmp: write_json(obj, tmp), what)
 
     def write_pickle(self, relative: str, obj: Any, what: str) -> Optional[str]:
+        """Pickle ``obj`` with its items' paths relative to the dataset folder, so a copied or moved
+        data root reads its own images."""
+        portable = map_item_paths(obj, lambda path: relative_to(path, self.dataset_dir))
+
         def dump(tmp: str) -> None:
             with open(tmp, "wb") as handle:
-                pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(portable, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
         return self.write(relative, dump, what)
 
@@ -76,11 +81,45 @@ class DerivedFiles:
             except Exception as err:  # a truncated or foreign pickle must not stop the run: it is rebuilt
                 problem = f"cannot be read ({type(err).__name__}: {err})"
             else:
+                obj = map_item_paths(obj, lambda stored: rooted_in(stored, self.dataset_dir))
                 problem = problem_of(obj)
             if problem is None:
                 return obj, path
             print(f"WARNING: {self.dataset}: ignoring the cached {path}: it {problem}. It will be rebuilt.")
         return None
+
+
+def map_item_paths(obj: Any, change: Callable[[str], str]) -> Any:
+    """A {split: [Datum]} dict with every item's path passed through ``change`` (other values kept)."""
+    if not isinstance(obj, dict):
+        return obj
+    return {
+        key: [item.with_impath(change(item.impath)) if isinstance(item, Datum) else item for item in value]
+        if isinstance(value, list) else value
+        for key, value in obj.items()
+    }
+
+
+def relative_to(path: str, dataset_dir: str) -> str:
+    """``path`` relative to the dataset folder when it lies inside it, else unchanged."""
+    absolute, folder = os.path.abspath(path), os.path.abspath(dataset_dir)
+    return os.path.relpath(absolute, folder) if absolute.startswith(folder + os.sep) else path
+
+
+def rooted_in(stored: str, dataset_dir: str) -> str:
+    """The path of a cached item under the current dataset folder.
+
+    Relative paths (this version's caches) join the folder. Absolute ones (CoOp's caches, or a data
+    root copied from elsewhere) are re-rooted after the last ``/<dataset folder name>/`` in them, so
+    the images of the folder DATASET.ROOT names are read, not those of the original location.
+    """
+    if not os.path.isabs(stored):
+        return os.path.join(dataset_dir, stored)
+    marker = os.sep + os.path.basename(os.path.normpath(dataset_dir)) + os.sep
+    cut = stored.rfind(marker)
+    if cut < 0:
+        return stored
+    return os.path.join(dataset_dir, stored[cut + len(marker):])
 
 
 def splits_problem(obj: Any, keys: Sequence[str], check_every_file: bool = True) -> Optional[str]:

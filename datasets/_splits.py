@@ -17,12 +17,16 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dassl.data.datasets import Datum
 from dassl.utils import listdir_nohidden, read_json
-from dassl.utils.errors import ConfigValueError, CorruptFileError
+from dassl.utils.errors import ConfigValueError, CorruptFileError, FrameworkError
 
 from .errors import require_images
 from ._study_options import base_class_count
 
 Split = Tuple[List[Datum], List[Datum], List[Datum]]
+
+
+class SplitFileError(FrameworkError, ValueError):
+    """A split JSON that cannot be used: not JSON, or not a split."""
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 
 
@@ -35,10 +39,17 @@ def make_items(dataset: str, records: Sequence[Tuple[str, int, str]], listed_in:
 def read_split(dataset: str, filepath: str, path_prefix: str, root: str) -> Split:
     """Read a split_zhou JSON; its paths are relative to ``path_prefix``."""
     print(f"Reading split from {filepath}")
-    split = read_json(filepath)
+    try:
+        split = read_json(filepath)
+    except ValueError as e:
+        raise SplitFileError(
+            f"{dataset}: the split file {filepath} is not valid JSON ({e}); it is truncated or damaged. Delete it "
+            "and download the dataset's split_zhou file again (tools/download_data.py), or let the reader rebuild "
+            "it from the annotations where the dataset has them."
+        ) from None
     if not isinstance(split, dict) or not {"train", "val", "test"} <= set(split):
         found = sorted(split) if isinstance(split, dict) else type(split).__name__
-        raise CorruptFileError(
+        raise SplitFileError(
             f"{dataset}: {filepath} is not a split file (expected the keys train, val and test, found {found}). "
             f"Delete it to rebuild it from the annotations, or download the dataset's split_zhou file again."
         )

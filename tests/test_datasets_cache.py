@@ -3,10 +3,13 @@ import builtins
 import errno
 import os
 import pickle
+import shutil
 
 import pytest
+from PIL import Image
 
 from dassl.data.datasets import Datum
+from dassl.utils import read_image
 from datasets_helpers import impaths, linked_copy, load, real_copy
 
 
@@ -24,7 +27,8 @@ def test_cache_file_name_contents_and_reuse(eurosat):
         stored = pickle.load(handle)
     assert set(stored) == {"train", "val"}
     assert all(type(item) is Datum for item in stored["train"] + stored["val"])
-    assert impaths(stored["train"]) == impaths(first.train_x)
+    assert not any(os.path.isabs(path) for path in impaths(stored["train"])), "paths relative to the dataset folder"
+    assert tuple(str(eurosat / "eurosat" / path) for path in impaths(stored["train"])) == impaths(first.train_x)
 
     again, printed = load(eurosat, "EuroSAT", shots=2, seed=5)
     assert f"Loading preprocessed few-shot data from {cache}" in printed
@@ -54,25 +58,39 @@ def test_imagenet_caches_hold_train_only_few_shot(fake_data_root, tmp_path):
     assert impaths(again.train_x) == impaths(data.train_x) and len(data.train_x) == 1000
 
 
-def test_stale_cache_after_the_root_moved_is_rebuilt_with_a_warning(fake_data_root, tmp_path):
+def test_a_moved_root_reuses_its_cache_with_its_own_images(fake_data_root, tmp_path):
     real_copy(fake_data_root, tmp_path / "old", "EuroSAT")
     before, _ = load(tmp_path / "old", "EuroSAT", shots=2, seed=1)
     (tmp_path / "old").rename(tmp_path / "new")
     after, printed = load(tmp_path / "new", "EuroSAT", shots=2, seed=1)
-    assert "WARNING: EuroSAT: ignoring the cached" in printed
-    assert "no longer exist" in printed and str(tmp_path / "old") in printed
-    assert all(os.path.isfile(p) for p in impaths(after.train_x) + impaths(after.val))
+    assert "WARNING" not in printed and "Loading preprocessed few-shot data" in printed
     assert [p.replace("/new/", "/old/") for p in impaths(after.train_x)] == list(impaths(before.train_x))
-    _, printed = load(tmp_path / "new", "EuroSAT", shots=2, seed=1)
-    assert "WARNING" not in printed
+    assert all(p.startswith(str(tmp_path / "new")) for p in impaths(after.train_x) + impaths(after.val))
 
 
-def test_stale_imagenet_preprocessed_pickle_is_rebuilt(fake_data_root, tmp_path):
+def test_a_copied_root_with_an_old_absolute_cache_reads_the_copy(fake_data_root, tmp_path):
+    """A CoOp-style cache (absolute paths) in a copy of a data root: the copy's images are read."""
+    real_copy(fake_data_root, tmp_path / "original", "EuroSAT")
+    before, _ = load(tmp_path / "original", "EuroSAT", shots=2, seed=1)
+    cache = "eurosat/split_fewshot/shot_2-seed_1.pkl"
+    with open(tmp_path / "original" / cache, "wb") as handle:
+        pickle.dump({"train": list(before.train_x), "val": list(before.val)}, handle)
+    shutil.copytree(tmp_path / "original", tmp_path / "copy")
+    blanked = impaths(before.train_x)[0].replace("/original/", "/copy/")
+    Image.new("RGB", (8, 8)).save(blanked, format="JPEG")
+    after, printed = load(tmp_path / "copy", "EuroSAT", shots=2, seed=1)
+    assert "WARNING" not in printed and "Loading preprocessed few-shot data" in printed
+    assert impaths(after.train_x)[0] == blanked
+    assert all(p.startswith(str(tmp_path / "copy")) for p in impaths(after.train_x) + impaths(after.val))
+    assert read_image(impaths(after.train_x)[0]).getextrema() == ((0, 0), (0, 0), (0, 0))
+
+
+def test_moved_imagenet_preprocessed_pickle_is_reused(fake_data_root, tmp_path):
     linked_copy(fake_data_root, tmp_path / "old", "ImageNet")
     load(tmp_path / "old", "ImageNet")
     (tmp_path / "old").rename(tmp_path / "new")
     data, printed = load(tmp_path / "new", "ImageNet")
-    assert "ignoring the cached" in printed and "preprocessed.pkl" in printed
+    assert "ignoring the cached" not in printed
     assert len(data.test) == 1000 and all(p.startswith(str(tmp_path / "new")) for p in impaths(data.test))
 
 

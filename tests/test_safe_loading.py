@@ -169,7 +169,7 @@ def test_clip_weights_refuse_a_payload(tmp_path, marker):
     from clip.weights import read_state_dict
 
     torch.save({"text_projection": Payload(marker)}, tmp_path / "ViT-B-16.pt")
-    with pytest.raises(Exception, match="posix.system|Unsupported global"):
+    with pytest.raises(Exception, match=r"ViT-B-16\.pt"):
         read_state_dict(tmp_path / "ViT-B-16.pt")
 
 

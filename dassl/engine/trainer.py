@@ -33,6 +33,8 @@ from dassl.utils import (
 )
 from dassl.utils.errors import InputFileNotFoundError
 
+from dassl.utils.errors import FrameworkError
+
 from . import distributed
 from .result_file import write_result_file
 from .stop_request import StopRequest, TrainingStopped
@@ -45,6 +47,10 @@ from .training_state import (
 )
 
 Names = Optional[Union[str, List[str]]]
+
+
+class NonFiniteLossError(FrameworkError, FloatingPointError):
+    """The loss became NaN or infinite: the run diverged."""
 
 
 class TrainerBase:
@@ -171,8 +177,23 @@ class TrainerBase:
                 self._scheds[name].step()
 
     def detect_anomaly(self, loss: torch.Tensor) -> None:
+        """Stop at a NaN/inf loss, saying where it happened and what to change."""
         if not torch.isfinite(loss).all():
-            raise FloatingPointError("Loss is infinite or NaN!")
+            raise NonFiniteLossError(self.describe_non_finite_loss(loss))
+
+    def describe_non_finite_loss(self, loss: torch.Tensor) -> str:
+        epoch, max_epoch = getattr(self, "epoch", 0) + 1, getattr(self, "max_epoch", "?")
+        batch, batches = getattr(self, "batch_idx", 0) + 1, getattr(self, "num_batches", "?")
+        names = [name for name in self.get_model_names() if self._optims[name] is not None]
+        lr = f"{self._optims[names[0]].param_groups[0]['lr']:.4e}" if names else "n/a"
+        precision = getattr(self, "precision", None) or "fp32"
+        value = loss.detach().float().flatten()[0].item() if loss.numel() else float("nan")
+        return (
+            f"The training loss is {value} at epoch {epoch}/{max_epoch}, batch {batch}/{batches} "
+            f"(learning rate {lr}, precision {precision}): training diverged. Checkpoints saved so far are "
+            "unchanged. Lower OPTIM.LR (e.g. halve it) or train in fp32 (the trainer's PREC key), then start "
+            "again in a new --output-dir or with --overwrite."
+        )
 
     def init_writer(self, log_dir: str) -> None:
         """Start a tensorboard writer; without the tensorboard package, scalars are skipped."""

@@ -1,4 +1,5 @@
 """Saving and loading checkpoints in Dassl's file layout, with safe (weights-only) loading."""
+import errno
 import os.path as osp
 import shutil
 import warnings
@@ -10,14 +11,46 @@ import torch.nn as nn
 
 from dassl.utils.errors import InputFileNotFoundError
 
+from .errors import FrameworkError
 from .safe_load import load_torch_file
 from .tools import atomic_path, mkdir_if_missing
 
 
+class DiskFullError(FrameworkError, OSError):
+    """A checkpoint could not be written for lack of space; the previous file is untouched."""
+
+
+def _tensor_bytes(obj: Any) -> int:
+    """The bytes of the tensors in ``obj`` (nested dicts, lists, tuples): about a checkpoint's size."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(value) for value in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(value) for value in obj)
+    return 0
+
+
 def save_torch_atomically(obj: Any, fpath: str) -> None:
-    """``torch.save`` through a temporary file, so a crash never leaves a truncated checkpoint."""
-    with atomic_path(fpath) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` through a temporary file, so a crash never leaves a truncated checkpoint.
+
+    A full disk (which torch reports as an obscure stream error) raises ``DiskFullError``.
+    """
+    try:
+        with atomic_path(fpath) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as e:
+        folder = osp.dirname(osp.abspath(fpath))
+        needed = _tensor_bytes(obj)
+        free = shutil.disk_usage(folder).free
+        if getattr(e, "errno", None) not in (errno.ENOSPC, errno.EDQUOT) and free >= needed:
+            raise
+        previous = "The previous version of that file is unchanged. " if osp.exists(fpath) else ""
+        raise DiskFullError(
+            errno.ENOSPC,
+            f'No space left to write "{fpath}": it needs about {needed:,} bytes and {folder} has {free:,} bytes '
+            f"free. {previous}Free some space (or move OUTPUT_DIR to a larger disk) and run the same command again.",
+        ) from None
 
 
 def _strip_module_prefix(state_dict: Dict[str, Any]) -> "OrderedDict[str, Any]":

@@ -38,6 +38,12 @@ class Datum:
     def classname(self) -> str:
         return self._classname
 
+    def with_impath(self, impath: str) -> "Datum":
+        """The same item at another path (no file check: callers re-root many cached items at once)."""
+        moved = Datum.__new__(Datum)
+        moved.__dict__.update(self.__dict__, _impath=impath)
+        return moved
+
     def __repr__(self) -> str:
         return f"Datum(impath={self._impath!r}, label={self._label}, domain={self._domain}, classname={self._classname!r})"
 

@@ -1,0 +1,92 @@
+"""Failures name the file or setting and the fix, and leave earlier results byte-identical."""
+import sys
+
+import pytest
+import torch
+
+import train
+from dassl.engine import TRAINER_REGISTRY
+from dassl.engine.trainer import NonFiniteLossError
+from dassl.utils import save_torch_atomically
+from dassl.utils.safe_load import DamagedFileError
+from dassl.utils.torchtools import DiskFullError
+from dassl_helpers import MODEL_NAME, DasslTinyTrainer, write_tiny_images
+from datasets._splits import SplitFileError, read_split
+from test_run_record import folder_digest, run_train
+
+
+@TRAINER_REGISTRY.register(force=True)
+class DivergingTrainer(DasslTinyTrainer):
+    """Its loss becomes NaN at epoch 2, batch 1."""
+
+    def forward_backward(self, batch):
+        if self.epoch == 1 and self.batch_idx == 0:
+            image, label, _ = self.parse_batch_train(batch)
+            loss = self.model(image).sum() * float("nan")
+            self.model_backward_and_update(loss)
+        return super().forward_backward(batch)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("failure_data")
+    write_tiny_images(str(root))
+    return root
+
+
+def test_nan_loss_names_epoch_step_lr_and_precision(data_root, tmp_path):
+    argv = ["--root", str(data_root), "--seed", "1", "--trainer", "DivergingTrainer", "--output-dir", str(tmp_path),
+            "DATASET.NAME", "DasslTinyDataset", "DATASET.NUM_SHOTS", "2", "USE_CUDA", "False", "INPUT.SIZE", "(8, 8)",
+            "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "3", "OPTIM.NAME", "sgd",
+            "OPTIM.LR", "0.1", "OPTIM.MAX_EPOCH", "2", "OPTIM.LR_SCHEDULER", "cosine"]
+    console = sys.stdout
+    try:
+        with pytest.raises(NonFiniteLossError) as info:
+            train.main(train.build_parser().parse_args(argv), command=["train.py", *argv])
+    finally:
+        sys.stdout = console
+    message = str(info.value)
+    assert "loss is nan at epoch 2/2, batch 1/2 (learning rate 5.0000e-02, precision fp32)" in message
+    assert "Lower OPTIM.LR" in message and "fp32" in message
+    assert (tmp_path / "resume.pth").is_file(), "the end-of-epoch-1 state is kept"
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.pth.tar-1"
+    save_torch_atomically({"w": torch.ones(3)}, str(path))
+    before = folder_digest(tmp_path)
+
+    def write_to_a_full_device(obj, target):  # what torch does when the disk fills up
+        torch.serialization.save(obj, "/dev/full")
+
+    monkeypatch.setattr(torch, "save", write_to_a_full_device)
+    monkeypatch.setattr("shutil.disk_usage", lambda folder: type("Usage", (), {"free": 100})())
+    with pytest.raises(DiskFullError) as info:
+        save_torch_atomically({"w": torch.zeros(1000)}, str(path))
+    message = str(info.value)
+    assert f'No space left to write "{path}": it needs about 4,000 bytes and {tmp_path} has 100 bytes free' in message
+    assert "The previous version of that file is unchanged" in message
+    assert folder_digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("content", ['{"train": [["a.jpg", 0, "cat"]', "", "<html>"])
+def test_split_json_that_is_not_json_is_explained(tmp_path, content):
+    split = tmp_path / "split_zhou_Tiny.json"
+    split.write_text(content)
+    with pytest.raises(SplitFileError, match=r"Tiny: the split file .*split_zhou_Tiny\.json is not valid JSON.*Delete it"):
+        read_split("Tiny", str(split), str(tmp_path), str(tmp_path))
+
+
+def test_truncated_resume_state_says_it_can_be_deleted(data_root, tmp_path):
+    out = tmp_path / "run"
+    run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    state = out / "resume.pth"
+    torch.save({"epoch": 0}, state)
+    state.write_bytes(state.read_bytes()[:100])
+    before = folder_digest(out)
+    with pytest.raises(DamagedFileError, match=r"resume\.pth.*truncated.*delete .*resume\.pth and run the same command"):
+        run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    after = folder_digest(out)
+    assert {k: v for k, v in after.items() if k != "log.txt"} == {k: v for k, v in before.items() if k != "log.txt"}
+    assert (out / MODEL_NAME / "model.pth.tar-1").is_file()
+
