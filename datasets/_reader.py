@@ -11,7 +11,7 @@ from typing import List
 from dassl.data.datasets import DatasetBase
 
 from ._cache import DerivedFiles, fewshot_splits
-from .errors import DatasetNotFoundError, fix_hint, require_dir
+from .errors import DatasetNotFoundError, fix_hint, require_complete, require_dir
 from ._splits import Split, read_split, split_to_json, subsample_classes
 from .robustness import apply_study_options, class_split, fewshot_sampler
 
@@ -65,12 +65,12 @@ class CoOpDataset(DatasetBase, metaclass=abc.ABCMeta):
     def full_split(self, files: DerivedFiles) -> Split:
         """The complete train/val/test lists: from the split JSON if there is one, else built and saved."""
         if not self.split_file:
-            return self.build_split()
+            return require_complete(self.name, self.dataset_dir, self.build_split())
         existing = files.candidates(self.split_file)
         if existing:
             return read_split(self.name, existing[0], self.split_prefix, self.root)
         print(f"No split file at {self.split_path}; building the split from the annotation files")
-        train, val, test = self.build_split()
+        train, val, test = require_complete(self.name, self.dataset_dir, self.build_split())
         path = files.write_json(self.split_file, split_to_json(train, val, test, self.split_prefix), "split file")
         if path:
             print(f"Saved split to {path}")

@@ -4,7 +4,9 @@ Every message names the dataset, the path that was looked at, and the fix: the t
 run on the same DATASET.ROOT, tell what is missing and fetch it.
 """
 import os
-from typing import Sequence
+from typing import Sequence, Tuple
+
+from dassl.utils.errors import FrameworkError
 
 from dassl.utils.errors import FrameworkError
 
@@ -32,6 +34,36 @@ def fix_hint(dataset: str, root: str) -> str:
         f"`python tools/download_data.py {root} --names {key}` to fetch it "
         f"(docs/DATASETS.md describes the expected layout; DATASET.ROOT is {root!r})."
     )
+
+
+class IncompleteDatasetError(FrameworkError, FileNotFoundError):
+    """A dataset folder holds fewer classes or images than the dataset has: it is not fully extracted."""
+
+
+# Written by tools/make_fake_datasets.py: a fake copy has every class but fewer images per class.
+FAKE_DATASET_MARKER = ".fake_dataset"
+
+
+def require_complete(dataset: str, dataset_dir: str, split: Tuple[list, list, list]) -> Tuple[list, list, list]:
+    """Refuse a split built from a folder with fewer classes or images than the published ones
+    (docs/DATASETS.md), so a half-extracted folder never yields (and saves) a smaller split."""
+    try:
+        facts = lookup(dataset)
+    except KeyError:
+        return split
+    items = [item for part in split for item in part]
+    found = {"classes": len({item.label for item in items}), "images": len(items)}
+    expected = {"classes": facts.num_classes}
+    if facts.train is not None and not os.path.isfile(os.path.join(dataset_dir, FAKE_DATASET_MARKER)):
+        expected["images"] = facts.train + facts.val + facts.test
+    short = [f"{key}: {found[key]:,} found, {value:,} expected" for key, value in expected.items() if found[key] != value]
+    if short:
+        root = os.path.dirname(dataset_dir)
+        raise IncompleteDatasetError(
+            f"{dataset}: {dataset_dir} is incomplete ({'; '.join(short)}), e.g. still being extracted or "
+            f"partly copied. No split was built or saved from it.\n{fix_hint(dataset, root)}"
+        )
+    return split
 
 
 def require_dir(dataset: str, path: str, root: str, what: str = "dataset folder") -> None:

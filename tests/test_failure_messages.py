@@ -1,4 +1,5 @@
 """Failures name the file or setting and the fix, and leave earlier results byte-identical."""
+import shutil
 import sys
 
 import pytest
@@ -90,3 +91,21 @@ def test_truncated_resume_state_says_it_can_be_deleted(data_root, tmp_path):
     assert {k: v for k, v in after.items() if k != "log.txt"} == {k: v for k, v in before.items() if k != "log.txt"}
     assert (out / MODEL_NAME / "model.pth.tar-1").is_file()
 
+@pytest.mark.parametrize("fake", [True, False])
+def test_an_incomplete_folder_gets_no_split(fake_data_root, tmp_path, fake):
+    """A half-extracted EuroSAT without its split file: refused, nothing saved under the official name."""
+    from datasets.errors import IncompleteDatasetError
+    from datasets_helpers import load, real_copy
+
+    folder = real_copy(fake_data_root, tmp_path, "EuroSAT")
+    (folder / "split_zhou_EuroSAT.json").unlink()
+    if fake:  # a fake copy keeps every class: remove one, as an interrupted extraction would
+        shutil.rmtree(folder / "2750" / "River")
+    else:  # treated as the real dataset: its image count is checked against the published 27,000
+        (folder / ".fake_dataset").unlink()
+    with pytest.raises(IncompleteDatasetError) as info:
+        load(tmp_path, "EuroSAT")
+    message = str(info.value)
+    expected = "classes: 9 found, 10 expected" if fake else "images: 60 found, 27,000 expected"
+    assert f"EuroSAT: {folder} is incomplete ({expected})" in message and "tools/check_data.py" in message
+    assert not (folder / "split_zhou_EuroSAT.json").exists()

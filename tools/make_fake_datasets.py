@@ -34,6 +34,8 @@ MIN_IMAGES_PER_CLASS = 4
 IMAGENET_TRAIN_PER_CLASS = 2
 IMAGENET_VAL_PER_CLASS = 1
 VARIANT_IMAGES_PER_CLASS = 1
+# datasets.errors.FAKE_DATASET_MARKER: the readers then check a fake copy's classes, not its image counts.
+FAKE_DATASET_MARKER = ".fake_dataset"
 
 CALTECH_FOLDERS = (
     "BACKGROUND_Google Faces Faces_easy Leopards Motorbikes accordion airplanes anchor ant barrel bass "
@@ -474,6 +476,7 @@ def make_fake_datasets(root, names: Sequence[str] | None = None,
     for name in selected:
         folder, write = FAKE_DATASETS[name]
         write(_Writer(root / folder, pool), images_per_class)
+        (root / folder / FAKE_DATASET_MARKER).write_text("fewer images per class than the real dataset\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

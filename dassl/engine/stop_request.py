@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from types import FrameType
 from typing import Any, Dict, Optional
 
@@ -35,6 +36,9 @@ class StopRequest:
         self._previous: Dict[int, Any] = {}
 
     def install(self) -> "StopRequest":
+        """Handle the signals from now on (only the main thread can; elsewhere this does nothing)."""
+        if threading.current_thread() is not threading.main_thread():
+            return self
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
