@@ -1,5 +1,6 @@
 """SIGTERM / SIGINT stop a run after the current step with a resumable state; the same command then
 ends with weights bit-identical to an uninterrupted run (CPU)."""
+import multiprocessing
 import os
 import signal
 import sys
@@ -27,15 +28,17 @@ class SignalledTrainer(DasslTinyTrainer):
         summary = super().forward_backward(batch)
         step = self.epoch * self.num_batches + self.batch_idx + 1
         if step == type(self).stop_at:
+            for worker in multiprocessing.active_children():  # a scheduler signals every process of the job
+                os.kill(worker.pid, type(self).signal_to_send)
             os.kill(os.getpid(), type(self).signal_to_send)
         return summary
 
 
-def run(root, out, capsys=None):
+def run(root, out, workers=0):
     argv = ["--root", str(root), "--seed", "3", "--trainer", "SignalledTrainer", "--output-dir", str(out),
             "DATASET.NAME", "DasslTinyDataset", "DATASET.NUM_SHOTS", "4", "USE_CUDA", "False",
             "INPUT.SIZE", "(8, 8)", "INPUT.TRANSFORMS", "('random_resized_crop', 'random_flip', 'normalize')",
-            "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "OPTIM.NAME", "sgd",
+            "DATALOADER.NUM_WORKERS", str(workers), "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "OPTIM.NAME", "sgd",
             "OPTIM.LR", "0.1", "OPTIM.MAX_EPOCH", str(EPOCHS), "OPTIM.LR_SCHEDULER", "cosine",
             "OPTIM.WARMUP_EPOCH", "1", "OPTIM.WARMUP_TYPE", "constant", "OPTIM.WARMUP_CONS_LR", "0.01",
             "TRAIN.PRINT_FREQ", "100"]
@@ -59,10 +62,18 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def uninterrupted(data_root, tmp_path_factory):
-    SignalledTrainer.stop_at = None
-    out = tmp_path_factory.mktemp("uninterrupted")
-    run(data_root, out)
-    return final_state(out)
+    """The final state of an uninterrupted run, per number of loader workers (computed once each)."""
+    states = {}
+
+    def final_state_with(workers):
+        if workers not in states:
+            SignalledTrainer.stop_at = None
+            out = tmp_path_factory.mktemp(f"uninterrupted{workers}")
+            run(data_root, out, workers)
+            states[workers] = final_state(out)
+        return states[workers]
+
+    return final_state_with
 
 
 def assert_same_final_state(out, reference):
@@ -75,21 +86,22 @@ def assert_same_final_state(out, reference):
 
 
 @pytest.mark.parametrize(
-    "stops, signum",
+    "stops, signum, workers",
     [
-        ((1,), signal.SIGTERM),  # inside epoch 1
-        ((3,), signal.SIGTERM),  # at the end of epoch 1: the end-of-epoch state
-        ((5,), signal.SIGINT),  # inside epoch 2, Ctrl-C
-        ((2, 7), signal.SIGTERM),  # stopped twice, the second time inside epoch 3
+        ((1,), signal.SIGTERM, 0),  # inside epoch 1
+        ((3,), signal.SIGTERM, 0),  # at the end of epoch 1: the end-of-epoch state
+        ((5,), signal.SIGINT, 0),  # inside epoch 2, Ctrl-C
+        ((2, 7), signal.SIGTERM, 0),  # stopped twice, the second time inside epoch 3
+        ((4,), signal.SIGTERM, 1),  # a loader worker is signalled too
     ],
 )
-def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrupted, capsys, stops, signum):
+def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrupted, capsys, stops, signum, workers):
     out = tmp_path / "run"
     SignalledTrainer.signal_to_send = signum
     for stop_at in stops:
         SignalledTrainer.stop_at = stop_at
         with pytest.raises(SystemExit) as exited:
-            run(data_root, out)
+            run(data_root, out, workers)
         assert exited.value.code == STOPPED_EXIT_CODE
         printed = capsys.readouterr()
         assert f"{signal.Signals(signum).name} received: finishing the current step" in printed.err
@@ -99,8 +111,8 @@ def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrup
         assert not (out / "run.lock").exists()
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handlers are restored"
     SignalledTrainer.stop_at = None
-    run(data_root, out)
+    run(data_root, out, workers)
     assert not (out / "resume.pth").exists()
-    assert_same_final_state(out, uninterrupted)
+    assert_same_final_state(out, uninterrupted(workers))
     log = (out / "log.txt").read_text()
     assert log.count("Resumed from") == len(stops)

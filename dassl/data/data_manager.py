@@ -1,5 +1,6 @@
 """DataManager: builds the dataset, its transforms and the train / val / test loaders."""
 import os.path as osp
+import signal
 from typing import Any, Callable, Dict, List, Optional, Type
 
 import torch
@@ -14,6 +15,13 @@ from .decoded_images import decoded_images_for, split_deterministic_head
 from .gpu_decode import BatchDecoder, DecodingLoader, EncodedImages, check_gpu_decode, collate_encoded
 from .samplers import build_sampler, split_for_processes
 from .transforms import build_transform
+
+
+def leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """Loader workers ignore SIGTERM/SIGINT: a job scheduler (or Ctrl-C) signals every process of the
+    job, and the main process stops after its current step and ends the workers itself."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def build_data_loader(
@@ -49,6 +57,7 @@ def build_data_loader(
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         drop_last=is_train and len(data_source) >= batch_size,
         persistent_workers=cfg.DATALOADER.PERSISTENT_WORKERS and cfg.DATALOADER.NUM_WORKERS > 0,
+        worker_init_fn=leave_stop_signals_to_the_main_process,
     )
     if not is_train and cfg.DATALOADER.TEST.GPU_DECODE:
         device = torch.device("cuda" if use_cuda else "cpu")
