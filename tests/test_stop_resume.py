@@ -19,26 +19,31 @@ STEPS_PER_EPOCH, EPOCHS = 3, 3
 
 @TRAINER_REGISTRY.register(force=True)
 class SignalledTrainer(DasslTinyTrainer):
-    """Sends itself ``signal_to_send`` right after global step ``stop_at`` (1-based), like Slurm would."""
+    """Sends itself ``signal_to_send`` right after global step ``stop_at`` (1-based), like Slurm would;
+    its loader workers get it ``workers_early`` steps before (a scheduler signals every process of
+    the job, and the main process may then still be waiting for a batch)."""
 
     stop_at = None
     signal_to_send = signal.SIGTERM
+    workers_early = 0
 
     def forward_backward(self, batch):
         summary = super().forward_backward(batch)
         step = self.epoch * self.num_batches + self.batch_idx + 1
-        if step == type(self).stop_at:
-            for worker in multiprocessing.active_children():  # a scheduler signals every process of the job
+        stop_at = type(self).stop_at
+        if stop_at is not None and step == stop_at - type(self).workers_early:
+            for worker in multiprocessing.active_children():
                 os.kill(worker.pid, type(self).signal_to_send)
+        if step == stop_at:
             os.kill(os.getpid(), type(self).signal_to_send)
         return summary
 
 
-def run(root, out, workers=0):
+def run(root, out, workers=0, batch_size=4):
     argv = ["--root", str(root), "--seed", "3", "--trainer", "SignalledTrainer", "--output-dir", str(out),
             "DATASET.NAME", "DasslTinyDataset", "DATASET.NUM_SHOTS", "4", "USE_CUDA", "False",
             "INPUT.SIZE", "(8, 8)", "INPUT.TRANSFORMS", "('random_resized_crop', 'random_flip', 'normalize')",
-            "DATALOADER.NUM_WORKERS", str(workers), "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "OPTIM.NAME", "sgd",
+            "DATALOADER.NUM_WORKERS", str(workers), "DATALOADER.TRAIN_X.BATCH_SIZE", str(batch_size), "OPTIM.NAME", "sgd",
             "OPTIM.LR", "0.1", "OPTIM.MAX_EPOCH", str(EPOCHS), "OPTIM.LR_SCHEDULER", "cosine",
             "OPTIM.WARMUP_EPOCH", "1", "OPTIM.WARMUP_TYPE", "constant", "OPTIM.WARMUP_CONS_LR", "0.01",
             "TRAIN.PRINT_FREQ", "100"]
@@ -65,13 +70,13 @@ def uninterrupted(data_root, tmp_path_factory):
     """The final state of an uninterrupted run, per number of loader workers (computed once each)."""
     states = {}
 
-    def final_state_with(workers):
-        if workers not in states:
+    def final_state_with(workers, batch_size):
+        if (workers, batch_size) not in states:
             SignalledTrainer.stop_at = None
             out = tmp_path_factory.mktemp(f"uninterrupted{workers}")
-            run(data_root, out, workers)
-            states[workers] = final_state(out)
-        return states[workers]
+            run(data_root, out, workers, batch_size)
+            states[workers, batch_size] = final_state(out)
+        return states[workers, batch_size]
 
     return final_state_with
 
@@ -92,16 +97,18 @@ def assert_same_final_state(out, reference):
         ((3,), signal.SIGTERM, 0),  # at the end of epoch 1: the end-of-epoch state
         ((5,), signal.SIGINT, 0),  # inside epoch 2, Ctrl-C
         ((2, 7), signal.SIGTERM, 0),  # stopped twice, the second time inside epoch 3
-        ((4,), signal.SIGTERM, 1),  # a loader worker is signalled too
+        ((9,), signal.SIGTERM, 1),  # batches of 1: the loader worker is signalled 4 batches earlier
     ],
 )
 def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrupted, capsys, stops, signum, workers):
     out = tmp_path / "run"
+    batch_size = 1 if workers else 4
     SignalledTrainer.signal_to_send = signum
+    SignalledTrainer.workers_early = 4 if workers else 0
     for stop_at in stops:
         SignalledTrainer.stop_at = stop_at
         with pytest.raises(SystemExit) as exited:
-            run(data_root, out, workers)
+            run(data_root, out, workers, batch_size)
         assert exited.value.code == STOPPED_EXIT_CODE
         printed = capsys.readouterr()
         assert f"{signal.Signals(signum).name} received: finishing the current step" in printed.err
@@ -111,8 +118,8 @@ def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrup
         assert not (out / "run.lock").exists()
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handlers are restored"
     SignalledTrainer.stop_at = None
-    run(data_root, out, workers)
+    run(data_root, out, workers, batch_size)
     assert not (out / "resume.pth").exists()
-    assert_same_final_state(out, uninterrupted(workers))
+    assert_same_final_state(out, uninterrupted(workers, batch_size))
     log = (out / "log.txt").read_text()
     assert log.count("Resumed from") == len(stops)
