@@ -2,7 +2,6 @@
 Dassl/CoOp file formats (pickled warmup successors, Datum pickles) still load."""
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import pytest

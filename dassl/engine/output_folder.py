@@ -147,7 +147,7 @@ class ClaimedOutputFolder:
                 print(f"--overwrite: the earlier contents of {self.folder} were moved to {archived}")
         elif _holds_legacy_run(self.folder):
             _check_legacy_run(self.folder, self.identity)
-        elif check_same_run(self.folder, self.identity, request.command) is not None:
+        elif check_same_run(self.folder, self.identity) is not None:
             return
         write_run_record(self.folder, request.cfg, request.command, request.overrides, self.identity)
 

@@ -98,7 +98,7 @@ def read_run_record(folder: str) -> Optional[Dict[str, Any]]:
         ) from None
 
 
-def check_same_run(folder: str, identity: Mapping[str, Any], command: Sequence[str]) -> Optional[Dict[str, Any]]:
+def check_same_run(folder: str, identity: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """Return the folder's record when it describes the same run; raise when it describes another."""
     record = read_run_record(folder)
     if record is None:
