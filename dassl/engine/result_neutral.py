@@ -1,10 +1,4 @@
-"""The config keys that cannot change a run's numbers, and the tag of the ones that can.
-
-This module imports nothing from the project (nor torch), so the scripts' tag helper
-(``tools/config_tag.py``) reads it quickly.
-"""
-import hashlib
-from typing import Sequence
+"""The config keys that cannot change a run's numbers, left out of the run's identity."""
 
 # Where files go, how fast the run goes, how much it prints, and the device: the speed options
 # listed here keep results bitwise (docs/SPEED.md); CPU and CUDA runs of one setting are one experiment.
@@ -27,14 +21,3 @@ RESULT_NEUTRAL_KEYS = frozenset(
         "TRAINER.ATTNMMA.FEATURE_CACHE_DIR",
     }
 )
-TAG_LENGTH = 8
-
-
-def overrides_tag(opts: Sequence[str]) -> str:
-    """A short hash of the ``KEY VALUE`` overrides that can change results ("" when there are none)."""
-    if len(opts) % 2:
-        raise ValueError(f"overrides must be KEY VALUE pairs, got an odd number ({len(opts)}): {list(opts)}")
-    changing = [f"{key} {value}" for key, value in zip(opts[::2], opts[1::2]) if key not in RESULT_NEUTRAL_KEYS]
-    if not changing:
-        return ""
-    return hashlib.sha256("\n".join(changing).encode()).hexdigest()[:TAG_LENGTH]
