@@ -17,7 +17,7 @@ from dassl.utils import atomic_path, write_json
 from dassl.utils.caching import NO_CACHE_ENV, disk_caches_enabled
 from dassl.utils.safe_load import UnsafeFileError, load_pickle_file
 
-from ._study_options import check_sampler, stratified_fewshot
+from .study_rules import check_sampler, stratified_fewshot
 
 FALLBACK_FOLDER = "dataset_cache"
 MAX_CHECKED_PER_SPLIT = 1000

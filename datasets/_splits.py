@@ -20,7 +20,7 @@ from dassl.utils import listdir_nohidden, read_json
 from dassl.utils.errors import ConfigValueError, CorruptFileError, FrameworkError
 
 from .errors import require_images
-from ._study_options import base_class_count
+from .study_rules import base_class_count
 
 Split = Tuple[List[Datum], List[Datum], List[Datum]]
 

@@ -35,7 +35,7 @@ from dassl.data.datasets import Datum
 from dassl.utils.errors import ConfigValueError
 
 from ._cache import DerivedFiles, splits_problem
-from ._study_options import TYPO_KINDS, flip_labels, make_imbalanced, noisy_classnames
+from .study_rules import TYPO_KINDS, flip_labels, make_imbalanced, noisy_classnames
 
 
 DATASET_DEFAULTS = {

@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+import torch
 from PIL import Image
 
 import train
@@ -28,6 +29,21 @@ def write_colour_images(root: Path, split: str, per_class: int, seed: int) -> Li
             Image.fromarray(pixels.astype(np.uint8)).save(path)
             paths.append(path)
     return paths
+
+
+def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((ours - ref).abs().max() / ref.abs().max()).item()
+
+
+def mma_cfg(hparams: dict, config_file: Path = None):
+    """Defaults plus ``config_file``, with ``hparams`` set on TRAINER.MMADAPTER (a golden case's settings)."""
+    cfg = get_cfg_default()
+    train.extend_cfg(cfg)
+    if config_file is not None:
+        cfg.merge_from_file(str(config_file))
+    for key, value in hparams.items():
+        setattr(cfg.TRAINER.MMADAPTER, key, value)
+    return cfg
 
 
 def _read_split(root: Path, split: str) -> List[Datum]:

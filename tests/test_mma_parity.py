@@ -5,27 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import train
 from clip.model import CLIP, build_model
-from dassl.config import get_cfg_default
 from dassl.optim import build_optimizer
+from mma_helpers import mma_cfg, relative_error
 from trainers.mmadapter import CustomCLIP
 
 CASES = ["top_layers", "from_embedding"]
-
-
-def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((ours - ref).abs().max() / ref.abs().max()).item()
-
-
-def mma_cfg(hparams: dict, config_file: Path = None):
-    cfg = get_cfg_default()
-    train.extend_cfg(cfg)
-    if config_file is not None:
-        cfg.merge_from_file(str(config_file))
-    for key, value in hparams.items():
-        setattr(cfg.TRAINER.MMADAPTER, key, value)
-    return cfg
 
 
 def golden_model(mma_golden, case_name: str) -> CustomCLIP:

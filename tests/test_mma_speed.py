@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from clip.model import build_model
-from test_mma_parity import mma_cfg, relative_error
+from mma_helpers import mma_cfg, relative_error
 from trainers.kit.compiling import check_compile
 from trainers.kit.text_prefix import FrozenTextPrefix, used_context_length
 from trainers.mmadapter import CustomCLIP

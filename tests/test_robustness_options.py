@@ -15,7 +15,7 @@ from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, Datum
 from dassl.data.transforms import build_transform
 from dassl.utils import set_random_seed
-from datasets._study_options import (
+from datasets.study_rules import (
     base_class_count,
     flip_labels,
     imbalanced_shots,
