@@ -1,4 +1,11 @@
-"""yacs's CfgNode with config errors that say where the bad key came from and how to fix it."""
+"""yacs's CfgNode with config errors that say where the bad key came from and how to fix it.
+
+Our node is a subclass of yacs's, while CoOp-family train.py files attach plain yacs nodes
+(``cfg.TRAINER.COCOOP = CN()``). yacs merges a child node only into a node of the very same class,
+so :meth:`CfgNode.merge_from_other_cfg` first gives the incoming tree the node classes of the tree it
+merges into (and keeps them while merging): a yaml then merges into either kind of node, and
+freeze / dump / clone work on both.
+"""
 import os
 from typing import Any, List
 
@@ -43,8 +50,30 @@ def refuse_python_config(cfg_filename: str) -> None:
         )
 
 
+def _with_node_classes_of(incoming: _YacsNode, target: _YacsNode) -> _YacsNode:
+    """A copy of ``incoming`` whose child nodes have the class of ``target``'s node at the same key."""
+    copy = type(target)()
+    for key, value in incoming.items():
+        existing = target.get(key)
+        if isinstance(value, _YacsNode) and isinstance(existing, _YacsNode):
+            value = _with_node_classes_of(value, existing)
+        dict.__setitem__(copy, key, value)
+    return copy
+
+
 class CfgNode(_YacsNode):
-    """Behaves exactly like yacs's node (same exception types); only the messages are clearer."""
+    """Behaves exactly like yacs's node (same exception types); only the messages are clearer, and
+    plain yacs nodes attached by user code merge like our own."""
+
+    def merge_from_other_cfg(self, cfg_other: _YacsNode) -> None:
+        super().merge_from_other_cfg(_with_node_classes_of(cfg_other, self))
+
+    @classmethod
+    def _decode_cfg_value(cls, value: Any) -> Any:
+        """yacs rebuilds every incoming node in the parent's class; a node keeps its own here."""
+        if isinstance(value, _YacsNode):
+            return value
+        return super()._decode_cfg_value(value)
 
     def _unknown_key_hint(self, key: str) -> str:
         closest = get_most_similar_str_to_a_from_b(key, _full_keys(self))
