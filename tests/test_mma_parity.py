@@ -47,6 +47,13 @@ def test_train_logits_and_loss_match(golden_run):
     assert relative_error(golden_run["loss"], golden_run["case"]["loss"]) < 1e-4
 
 
+def test_train_loss_is_a_few_ulp_from_the_reference(golden_run):
+    """The rounding-only difference of docs/MMA.md: 2 ulp on both golden cases (float32 spacing)."""
+    ours, reference = golden_run["loss"].float(), torch.as_tensor(golden_run["case"]["loss"]).float()
+    spacing = torch.nextafter(reference, reference + 1) - reference
+    assert (ours - reference).abs() <= 4 * spacing
+
+
 def test_adapter_gradients_match(golden_run):
     ref = golden_run["case"]["adapter_grads"]
     assert set(golden_run["grads"]) == set(ref)

@@ -6,29 +6,23 @@ towers (see docs/MMA.md). The adapters enter CLIP only through its side-branch s
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clip import clip
 from clip.model import CLIP
 from dassl.config import CfgNode
-from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_pretrained_weights
+from dassl.engine import TRAINER_REGISTRY
 from dassl.utils.errors import CheckpointMismatchError, ConfigValueError
 
-from .kit.backbone import (backbone_label, check_input_size, check_precision, effective_precision, freeze_except,
-                           require_vit)
-from .kit.compiling import check_compile
-from .kit.precision import check_eval_precision, inference_autocast
+from .kit.backbone import backbone_label, check_input_size, check_precision, effective_precision, require_vit
+from .kit.branched_clip import BranchedCLIP, add_speed_keys, check_speed_keys
 from .kit.checkpoints import key_mismatches, learner_checkpoints
-from .kit.text_prefix import FrozenTextPrefix, autocast_state, tensor_versions, used_context_length
 from .kit.shared_backbone import backbone_for
-from .kit.training import make_grad_scaler, optimisation_step
+from .kit.text_prefix import used_context_length
+from .kit.training import LearnerTrainer
 
 CONFIG_NODE = "TRAINER.MMADAPTER"
 LEARNER_NAME = "adapter_learner"
@@ -175,15 +169,7 @@ def extend_cfg(cfg: CfgNode) -> None:
     node.ADAPTER_SCALE = 0.001
     node.SHARED_ADAPTER = True
     node.PREC = "amp"
-    # Speed switches (docs/SPEED.md). The two text savings are exact and on by default.
-    node.TEXT_TRUNCATE = True
-    node.TEXT_PREFIX_CACHE = True
-    # Evaluation under autocast: "fp32" (the reference: no autocast), "bf16" or "fp16".
-    node.EVAL_PREC = "fp32"
-    # torch.compile of the image and adapted-text encoders: "" (off), or a torch.compile mode
-    # ("default", "reduce-overhead" = CUDA graphs, "max-autotune"), with COMPILE_BACKEND.
-    node.COMPILE = ""
-    node.COMPILE_BACKEND = "inductor"
+    add_speed_keys(node)  # TEXT_TRUNCATE, TEXT_PREFIX_CACHE, EVAL_PREC, COMPILE, COMPILE_BACKEND
     cfg.TRAINER.MMADAPTER = node
 
 
@@ -274,85 +260,14 @@ class AdapterLearner(MultiModalAdapters):
         self.load_state_dict(given)
 
 
-class CustomCLIP(nn.Module):
-    """Frozen CLIP plus MMA's adapters: cosine logits of images against the class prompts.
-
-    In eval mode the adapted text features are computed once and reused until any adapter tensor
-    changes (an optimizer step, a load, a move to another device or dtype); in train mode they are
-    recomputed at every forward, with gradients.
-    """
+class CustomCLIP(BranchedCLIP):
+    """Frozen CLIP plus MMA's adapters: cosine logits of images against the class prompts, with the
+    kit's speed switches (TRAINER.MMADAPTER.TEXT_TRUNCATE, ...; docs/SPEED.md). In eval mode the
+    adapted text features are computed once and reused until an adapter tensor changes."""
 
     def __init__(self, cfg: CfgNode, classnames: List[str], clip_model: CLIP) -> None:
-        super().__init__()
-        self.adapter_learner = AdapterLearner(cfg, classnames, clip_model)
-        self.clip_model = clip_model
-        self.dtype = clip_model.dtype
-        freeze_except(self, LEARNER_NAME)
-        self._text_cache: Optional[Tuple[Tuple, Tensor]] = None
-        mcfg = cfg.TRAINER.MMADAPTER
-        learner = self.adapter_learner
-        self.text_length = learner.prompt_length if mcfg.TEXT_TRUNCATE else learner.tokenized_prompts.shape[1]
-        start = mcfg.ADAPTER_START
-        self.text_prefix = FrozenTextPrefix(start) if mcfg.TEXT_PREFIX_CACHE and start >= 1 else None
-        self._image_encoder = self.encode_images
-        self._text_encoder = self._encode_tokens
-
-    def compile_encoders(self, mode: str, backend: str = "inductor") -> None:
-        """torch.compile the image encoder and the adapted part of the text encoder; the caches
-        and the cosine head stay in Python (docs/SPEED.md)."""
-        options = dict(mode=None if mode == "default" else mode, backend=backend)
-        self._image_encoder = torch.compile(self.encode_images, **options)
-        self._text_encoder = torch.compile(self._encode_tokens, **options)
-
-    def encode_images(self, image: Tensor) -> Tensor:
-        """Adapted (unnormalised) image features [n, embed_dim]."""
-        return self.clip_model.encode_image(image.to(self.dtype), branches=self.adapter_learner.visual_branches())
-
-    def encode_prompts(self) -> Tensor:
-        """Adapted (unnormalised) text features of all class prompts [n_cls, embed_dim].
-
-        With TEXT_TRUNCATE only the first ``text_length`` positions are encoded; with
-        TEXT_PREFIX_CACHE the blocks below ADAPTER_START run once (docs/SPEED.md). Both are exact.
-        """
-        learner = self.adapter_learner
-        tokens = learner.tokenized_prompts[:, : self.text_length]
-        embeddings = learner.token_embedding[:, : self.text_length]
-        hidden = None if self.text_prefix is None else self.text_prefix(self.clip_model, tokens, embeddings)
-        return self._text_encoder(tokens, embeddings, hidden)
-
-    def _encode_tokens(self, tokens: Tensor, embeddings: Tensor, hidden: Optional[Tensor]) -> Tensor:
-        """The adapted text pass from the embeddings, or from the cached ``hidden`` states entering
-        the first adapted block."""
-        branches = self.adapter_learner.text_branches()
-        if hidden is None:
-            return self.clip_model.encode_text(tokens, branches=branches, token_embeddings=embeddings)
-        x = self.clip_model.transformer(hidden, branches, first=self.text_prefix.first_block)
-        return self.clip_model.text_features_from(x, tokens)
-
-    def _adapter_state_key(self) -> Tuple:
-        """Changes whenever an adapter tensor is modified in place, replaced or moved, or the
-        autocast setting changes (eval may run under autocast, docs/SPEED.md)."""
-        tensors = list(self.adapter_learner.parameters()) + list(self.adapter_learner.buffers())
-        device_type = self.adapter_learner.token_embedding.device.type
-        return (autocast_state(device_type), tensor_versions(tensors))
-
-    def text_features(self) -> Tensor:
-        if self.adapter_learner.training:
-            self._text_cache = None
-            return self.encode_prompts()
-        key = self._adapter_state_key()
-        if self._text_cache is None or self._text_cache[0] != key:
-            with torch.no_grad():
-                # A copy: a CUDA-graph compiled encoder reuses its output memory at the next call.
-                self._text_cache = (key, self.encode_prompts().clone())
-        return self._text_cache[1]
-
-    def forward(self, image: Tensor) -> Tensor:
-        image_features = self._image_encoder(image)
-        text_features = self.text_features()
-        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
-        text_features = text_features / text_features.norm(dim=-1, keepdim=True)
-        return self.clip_model.logit_scale.exp() * image_features @ text_features.t()
+        learner = AdapterLearner(cfg, classnames, clip_model)
+        super().__init__(clip_model, LEARNER_NAME, learner, speed=cfg.TRAINER.MMADAPTER)
 
 
 def build_custom_clip(cfg: CfgNode, classnames: List[str], precision: str) -> CustomCLIP:
@@ -364,57 +279,31 @@ def build_custom_clip(cfg: CfgNode, classnames: List[str], precision: str) -> Cu
 
 
 @TRAINER_REGISTRY.register()
-class MultiModalAdapter(TrainerX):
+class MultiModalAdapter(LearnerTrainer):
     """Trains the adapters with cross-entropy; amp (CUDA) uses autocast and a GradScaler."""
 
     def check_cfg(self, cfg: CfgNode) -> None:
         check_precision(cfg.TRAINER.MMADAPTER.PREC, f"{CONFIG_NODE}.PREC")
-        check_eval_precision(cfg.TRAINER.MMADAPTER.EVAL_PREC, f"{CONFIG_NODE}.EVAL_PREC")
+        check_speed_keys(cfg.TRAINER.MMADAPTER, CONFIG_NODE)
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        classnames = self.dm.dataset.classnames
-        mode, backend = cfg.TRAINER.MMADAPTER.COMPILE, cfg.TRAINER.MMADAPTER.COMPILE_BACKEND
-        if mode:
-            check_compile(mode, backend, self.device, CONFIG_NODE)
-        requested = cfg.TRAINER.MMADAPTER.PREC
-        self.precision = effective_precision(requested, self.device)
-        note = "" if self.precision == requested else f" (PREC {requested} runs as {self.precision} on {self.device.type})"
+        cfg, mcfg = self.cfg, self.cfg.TRAINER.MMADAPTER
+        check_speed_keys(mcfg, CONFIG_NODE, self.device)
+        self.precision = effective_precision(mcfg.PREC, self.device)
+        note = "" if self.precision == mcfg.PREC else f" (PREC {mcfg.PREC} runs as {self.precision} on {self.device.type})"
         print(f"Loading CLIP (backbone: {backbone_label(cfg)}, precision: {self.precision}{note})")
-        self.model = build_custom_clip(cfg, classnames, self.precision)
+        self.model = build_custom_clip(cfg, self.dm.dataset.classnames, self.precision)
         learner = self.model.adapter_learner
         print(f"Trainable parameters: {sum(p.numel() for p in learner.parameters()):,}")
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
-        if mode:
-            print(f"Compiling the encoders (torch.compile mode {mode!r}, backend {backend!r})")
-            self.model.compile_encoders(mode, backend)
-        self.optim = build_optimizer(learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(LEARNER_NAME, learner, self.optim, self.sched)
-        self.scaler = make_grad_scaler(self.precision)
-
-    def forward_backward(self, batch: Dict[str, Tensor]) -> Dict[str, float]:
-        image, label = self.parse_batch_train(batch)
-
-        def compute() -> Tuple[Tensor, Tensor]:
-            output = self.model(image)
-            return F.cross_entropy(output, label), output
-
-        loss, output = optimisation_step(self, compute)
-        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
+        self.register_learner(LEARNER_NAME, learner)
+        if mcfg.COMPILE:
+            print(f"Compiling the encoders (torch.compile mode {mcfg.COMPILE!r}, backend {mcfg.COMPILE_BACKEND!r})")
+            self.model.compile_encoders(mcfg.COMPILE, mcfg.COMPILE_BACKEND)
 
     def model_inference(self, input: Tensor) -> Tensor:
         """The logits, in fp32; under autocast when TRAINER.MMADAPTER.EVAL_PREC is bf16 or fp16."""
-        with inference_autocast(self.cfg.TRAINER.MMADAPTER.EVAL_PREC, self.device):
+        with self.model.inference_autocast(self.device):
             return self.model(input).float()
-
-    def parse_batch_train(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        return batch["img"].to(self.device), batch["label"].to(self.device)
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load ``<directory>/adapter_learner/model.pth.tar-<epoch>`` (or model-best.pth.tar)."""

@@ -2,8 +2,8 @@
 
 The class prompts' text features depend only on the learned tensors, not on the image, so evaluating
 a batch after the first needs no text-encoder pass. Any in-place change (an optimizer step, a
-checkpoint load) or a move to another device or dtype bumps a tensor's version or storage and
-invalidates the cache; in train mode nothing is cached.
+checkpoint load), a move to another device or dtype, or a change of the autocast setting (evaluation
+may run under autocast) invalidates the cache; in train mode nothing is cached.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from .text_prefix import autocast_state, tensor_versions
+
 
 class TextFeatureCache:
     def __init__(self) -> None:
@@ -21,7 +23,9 @@ class TextFeatureCache:
 
     @staticmethod
     def _state_key(module: nn.Module) -> Tuple:
-        return tuple((t.data_ptr(), t._version) for t in chain(module.parameters(), module.buffers()))
+        tensors = list(chain(module.parameters(), module.buffers()))
+        device_type = tensors[0].device.type if tensors else "cpu"
+        return autocast_state(device_type), tensor_versions(tensors)
 
     def get(self, module: nn.Module, compute: Callable[[], Tensor]) -> Tensor:
         """``compute()`` in train mode; in eval mode its cached value while ``module`` is unchanged."""
@@ -31,6 +35,7 @@ class TextFeatureCache:
         key = self._state_key(module)
         if self._features is None or key != self._key:
             with torch.no_grad():
-                self._features = compute()
+                # A copy: a CUDA-graph compiled encoder reuses its output memory at the next call.
+                self._features = compute().clone()
             self._key = key
         return self._features
