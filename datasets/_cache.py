@@ -17,7 +17,6 @@ from dassl.utils import atomic_path, write_json
 from dassl.utils.caching import NO_CACHE_ENV, disk_caches_enabled
 from dassl.utils.safe_load import UnsafeFileError, load_pickle_file
 
-from .study_rules import check_sampler, stratified_fewshot
 
 FALLBACK_FOLDER = "dataset_cache"
 MAX_CHECKED_PER_SPLIT = 1000
@@ -151,19 +150,14 @@ def _missing_paths(paths: Iterable[str]) -> List[str]:
 
 
 def fewshot_splits(reader: Any, files: DerivedFiles, num_shots: int, seed: int,
-                   train: list, val: Optional[list] = None, sampler: str = "coop") -> Tuple[list, Optional[list]]:
+                   train: list, val: Optional[list] = None) -> Tuple[list, Optional[list]]:
     """K-shot train (and min(K, 4)-shot val) lists, from ``split_fewshot/shot_K-seed_S.pkl`` or freshly drawn.
 
     The draw order is CoOp's: all of train first, then val, with Python's ``random``. ImageNet passes
-    no val (its val is the test set) and its pickle holds only "train". ``sampler="stratified"``
-    (DATASET.FEWSHOT_SAMPLER, datasets/robustness.py) draws K train + K val shots per class from train
-    instead, cached as ``shot_K-seed_S-stratified.pkl``.
+    no val (its val is the test set) and its pickle holds only "train".
     """
-    check_sampler(sampler)
     if num_shots < 1:
         return train, val
-    if sampler == "stratified":
-        return _stratified_splits(files, num_shots, seed, train)
     relative = os.path.join("split_fewshot", f"shot_{num_shots}-seed_{seed}.pkl")
     keys = ("train",) if val is None else ("train", "val")
     found = files.load_pickle(relative, lambda obj: splits_problem(obj, keys))
@@ -177,21 +171,6 @@ def fewshot_splits(reader: Any, files: DerivedFiles, num_shots: int, seed: int,
         val = reader.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
         data["val"] = val
     path = files.write_pickle(relative, data, "few-shot split")
-    if path:
-        print(f"Saving preprocessed few-shot data to {path}")
-    return train, val
-
-
-def _stratified_splits(files: DerivedFiles, num_shots: int, seed: int, train: list) -> Tuple[list, list]:
-    relative = os.path.join("split_fewshot", f"shot_{num_shots}-seed_{seed}-stratified.pkl")
-    found = files.load_pickle(relative, lambda obj: splits_problem(obj, ("train", "val")))
-    if found is not None:
-        data, path = found
-        print(f"Loading preprocessed few-shot data from {path}")
-        return data["train"], data["val"]
-    print(f"Creating a {num_shots}+{num_shots}-shot stratified train/val draw from train")
-    train, val = stratified_fewshot(train, num_shots)
-    path = files.write_pickle(relative, {"train": train, "val": val}, "few-shot split")
     if path:
         print(f"Saving preprocessed few-shot data to {path}")
     return train, val

@@ -1,7 +1,8 @@
 """The reading pattern shared by the 11 CoOp benchmarks (all but the ImageNet family).
 
 full split (split_zhou JSON, or built from the raw annotations and saved) -> K-shot sampling with its
-pickle cache -> base/new subsampling -> ``DatasetBase(train_x, val, test)``. A reader subclass names
+pickle cache -> base/new subsampling -> ``DatasetBase(train_x, val, test)``; the three protocol steps are
+the study layer's (``datasets/study.py``), CoOp's own with its options at their defaults. A reader subclass names
 its folders and split file and says how to build the split from the raw annotation files.
 """
 import abc
@@ -10,10 +11,10 @@ from typing import List
 
 from dassl.data.datasets import DatasetBase
 
-from ._cache import DerivedFiles, fewshot_splits
+from ._cache import DerivedFiles
 from .errors import DatasetNotFoundError, fix_hint, require_complete, require_dir
-from ._splits import Split, read_split, split_to_json, subsample_classes
-from .robustness import apply_study_options, class_split, fewshot_sampler
+from ._splits import Split, read_split, split_to_json
+from .study import study_protocol
 
 
 def dataset_root(cfg) -> str:
@@ -46,11 +47,10 @@ class CoOpDataset(DatasetBase, metaclass=abc.ABCMeta):
         require_dir(self.name, self.dataset_dir, self.root)
         files = DerivedFiles(self.name, self.dataset_dir, cfg.OUTPUT_DIR)
         train, val, test = self.full_split(files)
-        train, val = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val, fewshot_sampler(cfg))
-        train, val, test = subsample_classes(
-            train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES, **class_split(cfg)
-        )
-        train, val, test = apply_study_options(cfg, files, train, val, test)
+        protocol = study_protocol(cfg)
+        train, val = protocol.fewshot(self, files, train, val)
+        train, val, test = protocol.subsample(train, val, test)
+        train, val, test = protocol.finish(files, train, val, test)
         super().__init__(train_x=train, val=val, test=test)
 
     @property

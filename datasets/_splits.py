@@ -8,19 +8,18 @@ and a released ``split_zhou_*.json`` reads back to the same items:
 - trainval -> 80% train / 20% val, per label in first-appearance order;
 - class folders -> 50% train / 20% val / 30% test per class, classes in sorted folder order;
 - base/new: the sorted labels of train, the first ceil(n/2) are base, the rest new, relabelled 0...
-  (other base:new ratios and roundings: DATASET.BASE_NEW_RATIO / BASE_ROUNDING, datasets/robustness.py).
+  (other base:new ratios and roundings: the study layer, datasets/study.py).
 """
 import os
 import random
 from collections import defaultdict
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dassl.data.datasets import Datum
 from dassl.utils import listdir_nohidden, read_json
 from dassl.utils.errors import ConfigValueError, CorruptFileError, FrameworkError
 
 from .errors import require_images
-from .study_rules import base_class_count
 
 Split = Tuple[List[Datum], List[Datum], List[Datum]]
 
@@ -149,11 +148,15 @@ def split_class_folders(
     return split_per_class(dataset, per_class, root, image_dir, p_trn, p_val)
 
 
-def subsample_classes(*splits: List[Datum], subsample: str = "all", ratio: int = 1,
-                      rounding: str = "ceil") -> List[List[Datum]]:
-    """Keep the base (first ceil(n/2) sorted labels of the first split) or new classes, relabelled 0..
+def coop_base_count(num_classes: int) -> int:
+    """CoOp's base classes: the first ceil(n / 2) sorted labels."""
+    return num_classes - num_classes // 2
 
-    ``ratio`` / ``rounding``: base = ``base_class_count(n, ratio, rounding)`` instead (r:1 splits)."""
+
+def subsample_classes(*splits: List[Datum], subsample: str = "all",
+                      base_count: Callable[[int], int] = coop_base_count) -> List[List[Datum]]:
+    """Keep the base (first ``base_count(n)`` sorted labels of the first split, CoOp's ceil(n/2) by
+    default) or new classes, relabelled 0.."""
     if subsample not in SUBSAMPLE_CHOICES:
         raise ConfigValueError(
             f"DATASET.SUBSAMPLE_CLASSES must be one of {SUBSAMPLE_CHOICES}, got {subsample!r}."
@@ -161,7 +164,7 @@ def subsample_classes(*splits: List[Datum], subsample: str = "all", ratio: int =
     if subsample == "all":
         return list(splits)
     labels = sorted({item.label for item in splits[0]})
-    m = base_class_count(len(labels), ratio, rounding)
+    m = base_count(len(labels))
     selected = labels[:m] if subsample == "base" else labels[m:]
     relabeler = {label: new for new, label in enumerate(selected)}
     print(f"SUBSAMPLE {subsample.upper()} CLASSES!")

@@ -12,11 +12,10 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.utils import listdir_nohidden
 from dassl.utils.errors import CorruptFileError
 
-from ._cache import DerivedFiles, fewshot_splits, splits_problem
+from ._cache import DerivedFiles, splits_problem
 from .errors import DatasetNotFoundError, fix_hint, require_dir, require_file
 from ._reader import annotation_lines, dataset_root
-from ._splits import subsample_classes
-from .robustness import apply_study_options, class_split, fewshot_sampler
+from .study import study_protocol
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
@@ -100,14 +99,14 @@ class ImageNet(DatasetBase):
             if path:
                 print(f"Saved preprocessed data to {path}")
 
-        train, val = fewshot_splits(self, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, sampler=fewshot_sampler(cfg))
-        subsample = dict(subsample=cfg.DATASET.SUBSAMPLE_CLASSES, **class_split(cfg))
+        protocol = study_protocol(cfg)
+        train, val = protocol.fewshot(self, files, train)
         if val is None:  # CoOp's sampler: the val set is the test set
-            train, test = subsample_classes(train, test, **subsample)
+            train, test = protocol.subsample(train, test)
             val = test
         else:
-            train, val, test = subsample_classes(train, val, test, **subsample)
-        train, val, test = apply_study_options(cfg, files, train, val, test)
+            train, val, test = protocol.subsample(train, val, test)
+        train, val, test = protocol.finish(files, train, val, test)
         super().__init__(train_x=train, val=val, test=test)
 
 

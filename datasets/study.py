@@ -1,4 +1,8 @@
-"""Data options for the protocol and robustness studies of arXiv 2409.02958, usable by every method.
+"""The study layer: the protocol and robustness options of arXiv 2409.02958, usable by every method.
+
+It is the only code that reads these keys. The dataset readers call its ``study_protocol(cfg)`` at
+their three protocol steps (few-shot draw, base/new split, the training set the model sees), and its
+transform layer wraps the engine's image pipelines (``dassl.data.transforms.register_transform_layer``).
 
 Config keys (the defaults leave CoOp's pipeline exactly as it is):
 
@@ -19,7 +23,7 @@ Config keys (the defaults leave CoOp's pipeline exactly as it is):
 - ``INPUT.IMAGE_NOISE_STD`` (float, 0.0): N(0, std^2) added to every normalised training image (the
   reference uses 0.3); ``INPUT.IMAGE_NOISE_AT_TEST`` (False) adds it to val/test images as well, which is
   the reference's leak; ``INPUT.TRAIN_USE_TEST_TRANSFORM`` (False) sends training images through the test
-  pipeline (resize, centre crop), as the reference does. Applied by ``dassl.data.transforms``.
+  pipeline (resize, centre crop), as the reference does. Applied by this module's transform layer.
 
 Imbalance and label noise are applied to the training set the model sees (after the base/new
 subsampling, so flips never reach the held-out classes), derived from the few-shot draw; the result is
@@ -29,13 +33,26 @@ only ever holds CoOp's own draw. Val and test keep their clean labels.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
+
+import torchvision.transforms as T
 
 from dassl.data.datasets import Datum
+from dassl.data.transforms import TransformLayer, register_transform_layer
+from dassl.data.transforms.custom import GaussianNoise
 from dassl.utils.errors import ConfigValueError
 
-from ._cache import DerivedFiles, splits_problem
-from .study_rules import TYPO_KINDS, flip_labels, make_imbalanced, noisy_classnames
+from ._cache import DerivedFiles, fewshot_splits, splits_problem
+from ._splits import subsample_classes
+from .study_rules import (
+    TYPO_KINDS,
+    base_class_count,
+    check_sampler,
+    flip_labels,
+    make_imbalanced,
+    noisy_classnames,
+    stratified_fewshot,
+)
 
 
 DATASET_DEFAULTS = {
@@ -63,6 +80,11 @@ def option(cfg, key: str):
     return cfg.DATASET.get(key, DATASET_DEFAULTS[key])
 
 
+def input_option(cfg, key: str):
+    """``INPUT.<key>``, or its default for a config built without these options."""
+    return cfg.INPUT.get(key, INPUT_DEFAULTS[key])
+
+
 def fewshot_sampler(cfg) -> str:
     return option(cfg, "FEWSHOT_SAMPLER")
 
@@ -76,7 +98,7 @@ def check_study_options(cfg) -> None:
     """Reject out-of-range values of the options applied after sampling, naming key, value and range."""
     factor, rate = option(cfg, "IMBALANCE_FACTOR"), option(cfg, "LABEL_NOISE_RATE")
     typo_rate, typo_kind = option(cfg, "CLASSNAME_TYPO_RATE"), option(cfg, "CLASSNAME_TYPO_KIND")
-    noise_std = cfg.INPUT.get("IMAGE_NOISE_STD", 0.0)
+    noise_std = input_option(cfg, "IMAGE_NOISE_STD")
     problems = []
     if factor < 1.0:
         problems.append(f"DATASET.IMBALANCE_FACTOR is {factor}; use 1.0 (balanced) or more")
@@ -156,3 +178,74 @@ def apply_study_options(cfg, files: DerivedFiles, train: List[Datum], val: Optio
     if option(cfg, "CLASSNAME_TYPO_RATE") > 0.0:
         train, val, test = _rename_classes(cfg, train, val, test)
     return train, val, test
+
+
+class StudyProtocol:
+    """The protocol steps of a dataset reader under ``cfg``'s study options (CoOp's with the defaults)."""
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+
+    def fewshot(self, reader: Any, files: DerivedFiles, train: List[Datum],
+                val: Optional[List[Datum]] = None) -> Tuple[List[Datum], Optional[List[Datum]]]:
+        """The K-shot draw: CoOp's (``coop``), or K train + K val shots per class from train (``stratified``)."""
+        cfg = self.cfg
+        sampler = fewshot_sampler(cfg)
+        check_sampler(sampler)
+        if sampler == "stratified" and cfg.DATASET.NUM_SHOTS >= 1:
+            return stratified_splits(files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train)
+        return fewshot_splits(reader, files, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val)
+
+    def subsample(self, *splits: List[Datum]) -> List[List[Datum]]:
+        """DATASET.SUBSAMPLE_CLASSES with the base:new ratio and rounding of the study."""
+        split = class_split(self.cfg)
+        return subsample_classes(
+            *splits, subsample=self.cfg.DATASET.SUBSAMPLE_CLASSES,
+            base_count=lambda n: base_class_count(n, split["ratio"], split["rounding"]),
+        )
+
+    def finish(self, files: DerivedFiles, train: List[Datum], val: Optional[List[Datum]],
+               test: List[Datum]) -> Tuple[List[Datum], Optional[List[Datum]], List[Datum]]:
+        """The readers' last step: imbalance, label noise and class-name typos."""
+        return apply_study_options(self.cfg, files, train, val, test)
+
+
+def study_protocol(cfg) -> StudyProtocol:
+    return StudyProtocol(cfg)
+
+
+def stratified_splits(files: DerivedFiles, num_shots: int, seed: int, train: list) -> Tuple[list, list]:
+    """``shot_K-seed_S-stratified.pkl``, or a fresh stratified draw saved there."""
+    relative = os.path.join("split_fewshot", f"shot_{num_shots}-seed_{seed}-stratified.pkl")
+    found = files.load_pickle(relative, lambda obj: splits_problem(obj, ("train", "val")))
+    if found is not None:
+        data, path = found
+        print(f"Loading preprocessed few-shot data from {path}")
+        return data["train"], data["val"]
+    print(f"Creating a {num_shots}+{num_shots}-shot stratified train/val draw from train")
+    train, val = stratified_fewshot(train, num_shots)
+    path = files.write_pickle(relative, {"train": train, "val": val}, "few-shot split")
+    if path:
+        print(f"Saving preprocessed few-shot data to {path}")
+    return train, val
+
+
+def _study_pipeline(cfg, is_train: bool, inner) -> T.Compose:
+    """TRAIN_USE_TEST_TRANSFORM picks the test pipeline for training; IMAGE_NOISE_STD adds N(0, std^2)
+    to every normalised training image, and to evaluation images only with IMAGE_NOISE_AT_TEST."""
+    use_test = is_train and input_option(cfg, "TRAIN_USE_TEST_TRANSFORM")
+    if use_test:
+        print("Training images go through the test pipeline (INPUT.TRAIN_USE_TEST_TRANSFORM)")
+    tfm = inner(is_train and not use_test)
+    std = input_option(cfg, "IMAGE_NOISE_STD")
+    if std <= 0 or not (is_train or input_option(cfg, "IMAGE_NOISE_AT_TEST")):
+        return tfm
+    print(f"+ gaussian noise on every image (std={std})")
+    return T.Compose([*tfm.transforms, GaussianNoise(0.0, std, p=1.0)])
+
+
+def _noisy_test_images(cfg) -> bool:
+    return input_option(cfg, "IMAGE_NOISE_STD") > 0 and input_option(cfg, "IMAGE_NOISE_AT_TEST")
+
+
+register_transform_layer(TransformLayer("the image-noise study (INPUT.IMAGE_NOISE_AT_TEST)", _study_pipeline, _noisy_test_images))

@@ -1,4 +1,4 @@
-"""The pure rules behind the study options of ``datasets/robustness.py`` (see its docstring for the keys).
+"""The pure rules behind the study options of ``datasets/study.py`` (see its docstring for the keys).
 
 Each rule is deterministic: the few-shot draws use Python's ``random`` (seeded by the run, like CoOp's
 draws), every other choice its own ``random.Random`` seeded from SEED, so an option never shifts the

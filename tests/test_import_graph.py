@@ -90,3 +90,14 @@ def test_the_checker_sees_a_crossing(tmp_path):
     assert private_owner("dassl.config.defaults", "_C") == "dassl.config"
     assert private_owner("trainers.kit.training", "LearnerTrainer") is None
     assert private_owner("__future__", "annotations") is None
+
+
+def test_core_data_code_reads_no_study_key():
+    """The study options are read by the study layer only (datasets/study.py and its rules)."""
+    from datasets.study import DATASET_DEFAULTS, INPUT_DEFAULTS
+
+    keys = set(DATASET_DEFAULTS) | set(INPUT_DEFAULTS)
+    core = [*(REPO_ROOT / "dassl").rglob("*.py"), *(REPO_ROOT / "datasets").glob("*.py")]
+    readers = [p for p in core if p.name not in ("study.py", "study_rules.py")]
+    found = [f"{p.relative_to(REPO_ROOT)}: {key}" for p in readers for key in keys if key in p.read_text()]
+    assert len(readers) > 20 and not found, found

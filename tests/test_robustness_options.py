@@ -1,4 +1,4 @@
-"""The study data options (datasets/robustness.py): class ratios, samplers, label noise, imbalance,
+"""The study data options (datasets/study.py): class ratios, samplers, label noise, imbalance,
 noisy class names and image noise, through the real readers and transforms on fake data."""
 import contextlib
 import io

@@ -19,7 +19,7 @@ from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 from dassl.utils.errors import ConfigValueError
 
 from .datasets.base_dataset import Datum
-from .transforms import INTERPOLATION_MODES
+from .transforms import INTERPOLATION_MODES, layers_changing_test_images
 
 JPEG_MAGIC = (0xFF, 0xD8)
 # decode_jpeg takes a list (one batched nvJPEG call) from torchvision 0.19; older ones, one image a call.
@@ -34,10 +34,12 @@ def check_gpu_decode(cfg: Any, device: torch.device) -> None:
             "USE_CUDA False). Set DATALOADER.TEST.GPU_DECODE False (or DATALOADER.TEST.CACHE_DECODED True "
             "to decode the test images once on the CPU)."
         )
-    if "instance_norm" in cfg.INPUT.TRANSFORMS or cfg.INPUT.get("IMAGE_NOISE_AT_TEST", False) or cfg.INPUT.NO_TRANSFORM:
+    layers = layers_changing_test_images(cfg)
+    if "instance_norm" in cfg.INPUT.TRANSFORMS or layers or cfg.INPUT.NO_TRANSFORM:
+        changed_by = f" or changes of the test images by {', '.join(layers)}" if layers else ""
         raise ConfigValueError(
             "DATALOADER.TEST.GPU_DECODE reproduces only the standard test pipeline (resize, centre crop, "
-            "normalize); this config also asks for instance_norm, IMAGE_NOISE_AT_TEST or NO_TRANSFORM. "
+            f"normalize); this config also asks for instance_norm, NO_TRANSFORM{changed_by}. "
             "Set DATALOADER.TEST.GPU_DECODE False."
         )
 

@@ -1,5 +1,10 @@
-"""build_transform: the train / test image pipelines named by INPUT.TRANSFORMS."""
-from typing import Any, List, Optional, Sequence
+"""build_transform: the train / test image pipelines named by INPUT.TRANSFORMS.
+
+Code outside the engine changes the pipelines only through registered transform layers
+(``register_transform_layer``); the engine itself reads no key beyond Dassl's ``INPUT`` ones.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torchvision.transforms as T
 from torchvision.transforms import AutoAugmentPolicy, InterpolationMode
@@ -42,8 +47,35 @@ _POLICIES = {
 }
 
 
+Pipeline = Callable[[bool], T.Compose]
+
+
+@dataclass(frozen=True)
+class TransformLayer:
+    """A registered change of the pipelines: ``wrap(cfg, is_train, inner)`` returns the pipeline for
+    ``is_train``, where ``inner(is_train)`` builds the one it wraps; ``changes_test_images(cfg)`` says
+    whether it alters evaluation images (which GPU decoding cannot reproduce)."""
+
+    name: str
+    wrap: Callable[[Any, bool, Pipeline], T.Compose]
+    changes_test_images: Callable[[Any], bool]
+
+
+TRANSFORM_LAYERS: Dict[str, TransformLayer] = {}
+
+
+def register_transform_layer(layer: TransformLayer) -> None:
+    """Apply ``layer`` around every pipeline ``build_transform`` builds from now on (once per name)."""
+    TRANSFORM_LAYERS[layer.name] = layer
+
+
+def layers_changing_test_images(cfg: Any) -> List[str]:
+    """The names of the registered layers that alter evaluation images under ``cfg``."""
+    return [name for name, layer in TRANSFORM_LAYERS.items() if layer.changes_test_images(cfg)]
+
+
 def build_transform(cfg: Any, is_train: bool = True, choices: Optional[Sequence[str]] = None) -> Optional[T.Compose]:
-    """The training or test pipeline; None when INPUT.NO_TRANSFORM is set.
+    """The training or test pipeline, inside the registered layers; None when INPUT.NO_TRANSFORM is set.
 
     Training applies the chosen steps in a fixed order whatever the list order; the test pipeline
     resizes the shorter side to max(SIZE), center-crops SIZE and converts/normalises.
@@ -62,23 +94,19 @@ def build_transform(cfg: Any, is_train: bool = True, choices: Optional[Sequence[
         )
     target_size = f"{cfg.INPUT.SIZE[0]}x{cfg.INPUT.SIZE[1]}"
     normalize = T.Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD)
-    if is_train and not cfg.INPUT.get("TRAIN_USE_TEST_TRANSFORM", False):
-        tfm = _build_transform_train(cfg, choices, target_size, normalize)
-    else:
-        if is_train:
-            print("Training images go through the test pipeline (INPUT.TRAIN_USE_TEST_TRANSFORM)")
-        tfm = _build_transform_test(cfg, choices, target_size, normalize)
-    return _with_image_noise(cfg, tfm, is_train)
+
+    def pipeline(train: bool) -> T.Compose:
+        if train:
+            return _build_transform_train(cfg, choices, target_size, normalize)
+        return _build_transform_test(cfg, choices, target_size, normalize)
+
+    for layer in TRANSFORM_LAYERS.values():
+        pipeline = _layered(layer, cfg, pipeline)
+    return pipeline(is_train)
 
 
-def _with_image_noise(cfg: Any, tfm: T.Compose, is_train: bool) -> T.Compose:
-    """The robustness study's noise (datasets/robustness.py declares the keys): N(0, std^2) on every
-    normalised training image, and on evaluation images only with INPUT.IMAGE_NOISE_AT_TEST."""
-    std = cfg.INPUT.get("IMAGE_NOISE_STD", 0.0)
-    if std <= 0 or not (is_train or cfg.INPUT.get("IMAGE_NOISE_AT_TEST", False)):
-        return tfm
-    print(f"+ gaussian noise on every image (std={std})")
-    return T.Compose([*tfm.transforms, GaussianNoise(0.0, std, p=1.0)])
+def _layered(layer: TransformLayer, cfg: Any, inner: Pipeline) -> Pipeline:
+    return lambda train: layer.wrap(cfg, train, inner)
 
 
 def _build_transform_train(cfg: Any, choices: Sequence[str], target_size: str, normalize: T.Normalize) -> T.Compose:
