@@ -65,3 +65,14 @@ def fake_data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     make_fake_datasets(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def warm_python(tmp_path_factory):
+    """PYTHON for script tests: each launched Python file runs in a fork of one interpreter that has
+    imported torch and the project (tests/script_runner.py)."""
+    from script_runner import WarmPython
+
+    server = WarmPython(tmp_path_factory.mktemp("warm"))
+    yield str(server.executable)
+    server.close()

@@ -1,4 +1,6 @@
-"""A stand-in for ``python`` that runs scripts in forks of one warm interpreter (script tests only).
+"""The one way the tests run the project's bash scripts: ``run_script`` with ``script_env``, and
+``WarmPython``, a stand-in for ``python`` that runs each launched Python file in a fork of one warm
+interpreter.
 
 The method scripts launch ``"$PYTHON" train.py ...`` once per run. On a tiny CLIP most of a run's time
 is starting Python and importing torch, torchvision and the project, so the script tests set PYTHON to
@@ -6,15 +8,17 @@ this client. The server imports train.py's dependencies once; for each request i
 takes the caller's stdin/stdout/stderr (passed as file descriptors), argv, environment and working
 directory and executes the requested file as ``__main__`` (train.py itself, or tools/report.py). Every
 run is still the real script in a fresh process; only the imports are shared. The caller gets the
-child's exit code.
+child's exit code. With ``SCRIPT_COMMANDS_LOG`` in the environment, the arguments of every train.py
+run are appended to that file (one JSON list a line), for :func:`recorded_commands`.
 
-    python tests/baseline_warm_python.py serve SOCKET     # the server (see `WarmPython`)
-    python tests/baseline_warm_python.py run SOCKET FILE ARGS...   # what the PYTHON wrapper calls
+    python tests/script_runner.py serve SOCKET     # the server (see `WarmPython`)
+    python tests/script_runner.py run SOCKET FILE ARGS...   # what the PYTHON wrapper calls
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import socket
 import subprocess
@@ -22,9 +26,51 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Dict, List
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEADER_BYTES = 8
+COMMANDS_LOG = "SCRIPT_COMMANDS_LOG"
+
+
+def script_env(output: Path, data: Path, extra_opts: str, python: str = sys.executable, **more: str) -> Dict[str, str]:
+    """The environment of a script run: its Python, data and output roots, EXTRA_OPTS, quiet runs."""
+    return dict(os.environ, PYTHON=str(python), DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
+                QUIET="1", OMP_NUM_THREADS="1", **more)
+
+
+def run_script(script: Path, *args: str, env: Dict[str, str], expect_rc: int = 0) -> subprocess.CompletedProcess:
+    """``bash script args...`` from the repository root; its exit status must be ``expect_rc``."""
+    done = subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == expect_rc, f"rc={done.returncode}\nSTDOUT:\n{done.stdout[-3000:]}\nSTDERR:\n{done.stderr[-3000:]}"
+    return done
+
+
+def method_script(method: str, script: str) -> Path:
+    return REPO_ROOT / "scripts" / method / f"{script}.sh"
+
+
+def result(run_dir: Path) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def skipped(stdout: str) -> List[str]:
+    """The run folders a script skipped as finished."""
+    return re.findall(r"^skip: (\S+) is finished", stdout, flags=re.M)
+
+
+def recorded_commands(log: Path) -> List[List[str]]:
+    """The train.py arguments recorded under ``SCRIPT_COMMANDS_LOG`` (see the module docstring)."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def option_values(command: List[str]) -> Dict[str, str]:
+    """The trailing KEY VALUE options of a recorded train.py command (the last value of a key wins)."""
+    first = next(i for i, arg in enumerate(command) if arg.split(".")[0].isupper())
+    pairs = command[first:]
+    return dict(zip(pairs[::2], pairs[1::2]))
 
 
 def serve(path: str) -> None:
@@ -67,6 +113,9 @@ def _run_child(request: dict, fds) -> int:
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.argv = request["argv"]
+    if os.environ.get(COMMANDS_LOG) and sys.argv[0].endswith("train.py"):
+        with open(os.environ[COMMANDS_LOG], "a") as log:
+            log.write(json.dumps(sys.argv[1:]) + "\n")
     code = 0
     try:
         runpy.run_path(sys.argv[0], run_name="__main__")

@@ -1,27 +1,38 @@
 """scripts/attnmma/: the base-to-novel, cross-dataset and few-shot scripts of both protocols, and every
 study for the attention adapter, MMA and CLIP-Adapter, on fake data with the tiny CLIP."""
-import json
 import runpy
 import subprocess
 from pathlib import Path
+from typing import List
 
 import pytest
 
-from tests.attnmma_script_helpers import TrainServer, option_values, script_env
+from script_runner import (
+    COMMANDS_LOG, REPO_ROOT, method_script, option_values, recorded_commands, result, run_script,
+    script_env,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAINER = "AttentionMultiModalAdapter"
 
 
-@pytest.fixture
-def server(tmp_path):
-    server = TrainServer(tmp_path)
-    yield server
-    server.close()
+class Commands:
+    """The train.py commands the scripts of one test launched."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    @property
+    def commands(self) -> List[List[str]]:
+        return recorded_commands(self.log)
 
 
 @pytest.fixture
-def env_for(server, tmp_path, fake_data_root, tiny_clip_checkpoint):
+def launched(tmp_path):
+    return Commands(tmp_path / "train_commands.jsonl")
+
+
+@pytest.fixture
+def env_for(launched, warm_python, tmp_path, fake_data_root, tiny_clip_checkpoint):
     opts = " ".join([
         "DATALOADER.NUM_WORKERS 0 USE_CUDA False INPUT.SIZE (32,32) OPTIM.MAX_EPOCH 1",
         "TRAINER.ATTNMMA.PREC fp32 TRAINER.CLIP_ADAPTER.PREC fp32",
@@ -30,23 +41,16 @@ def env_for(server, tmp_path, fake_data_root, tiny_clip_checkpoint):
     ])
 
     def _env(**more):
-        return script_env(server, tmp_path / "output", fake_data_root, opts, **more)
+        return script_env(tmp_path / "output", fake_data_root, opts, warm_python, **{COMMANDS_LOG: str(launched.log)}, **more)
 
     return _env
 
 
 def run(script: str, *args: str, env) -> str:
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "attnmma" / f"{script}.sh"), *args], env=env,
-                          capture_output=True, text=True, cwd=REPO_ROOT)
-    assert done.returncode == 0, f"rc={done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
+    return run_script(method_script("attnmma", script), *args, env=env).stdout
 
 
-def result(run_dir: Path) -> dict:
-    return json.loads((run_dir / "result.json").read_text())
-
-
-def test_base_to_novel_both_protocols_and_skips(env_for, tmp_path, server):
+def test_base_to_novel_both_protocols_and_skips(env_for, tmp_path, launched):
     env = env_for(DATASETS="eurosat")
     log = run("run_examples", "cpu", "1", env=env)
     log += run("run_examples_reference", "cpu", "1", env=env)
@@ -61,10 +65,10 @@ def test_base_to_novel_both_protocols_and_skips(env_for, tmp_path, server):
     assert "TEST.FINAL_MODEL is best_val: loading model-best.pth.tar" in reference_test_log
     # Every run stores and reuses the image embeddings under $OUTPUT/embeddings.
     assert all(option_values(c)["TRAINER.ATTNMMA.FEATURE_CACHE_DIR"] == f"{tmp_path}/output/embeddings"
-               for c in server.commands)
+               for c in launched.commands)
     assert list((tmp_path / "output" / "embeddings").glob("*.pt"))
     again = run("base2new_train", "eurosat", "1", env=env) + run("base2new_test", "eurosat", "1", env=env)
-    assert again.count("skip:") == 2 and len(server.commands) == 4
+    assert again.count("skip:") == 2 and len(launched.commands) == 4
 
 
 def test_cross_dataset_and_few_shot(env_for, tmp_path):
@@ -82,12 +86,11 @@ def test_cross_dataset_and_few_shot(env_for, tmp_path):
     assert result(out / f"fewshot/train_all/dtd/shots_2/{TRAINER}/vit_b16_coop/seed1")["shots"] == 2
 
 
-def run_status(script: str, *args: str, env) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(REPO_ROOT / "scripts" / "attnmma" / f"{script}.sh"), *args], env=env,
-                          capture_output=True, text=True, cwd=REPO_ROOT)
+def run_status(script: str, *args: str, env, expect_rc: int) -> subprocess.CompletedProcess:
+    return run_script(method_script("attnmma", script), *args, env=env, expect_rc=expect_rc)
 
 
-def test_a_study_for_the_three_methods(env_for, tmp_path, server, fake_data_root):
+def test_a_study_for_the_three_methods(env_for, tmp_path, launched, fake_data_root):
     env = env_for(STUDY_DATASETS="eurosat", LABEL_NOISE_RATES="0.2")
     log = run("run_study", "label_noise", "cpu", "1", env=env)
     root = tmp_path / "output" / "studies" / "label_noise" / "rate_0.2" / "base2new"
@@ -97,7 +100,7 @@ def test_a_study_for_the_three_methods(env_for, tmp_path, server, fake_data_root
         assert result(root / f"test_new/eurosat/shots_16/{trainer}/{cfg}/seed1")["subsample"] == "new"
         assert f" = {trainer} / {cfg}" in log  # the report's column group of that method
     assert "##### label_noise: rate_0.2" in log
-    assert all(option_values(c)["DATASET.LABEL_NOISE_RATE"] == "0.2" for c in server.commands)
+    assert all(option_values(c)["DATASET.LABEL_NOISE_RATE"] == "0.2" for c in launched.commands)
     assert (fake_data_root / "eurosat/split_fewshot/shot_16-seed_1-base_1to1_ceil-imbalance_1-labelnoise_0.2.pkl").is_file()
 
 
@@ -113,7 +116,7 @@ STUDIES = {
 
 
 @pytest.mark.parametrize("study", sorted(STUDIES))
-def test_each_study_of_the_attention_adapter(env_for, tmp_path, server, study):
+def test_each_study_of_the_attention_adapter(env_for, tmp_path, launched, study):
     settings_env, expected = STUDIES[study]
     run("study", study, "attnmma", "eurosat", "1", env=env_for(**settings_env))
     for setting, options in expected.items():
@@ -121,13 +124,13 @@ def test_each_study_of_the_attention_adapter(env_for, tmp_path, server, study):
         base = result(root / f"train_base/eurosat/shots_16/{TRAINER}/vit_b16_coop/seed1")
         new = result(root / f"test_new/eurosat/shots_16/{TRAINER}/vit_b16_coop/seed1")
         assert (base["subsample"], new["subsample"]) == ("base", "new")
-        runs = [option_values(c) for c in server.commands if f"/studies/{study}/{setting}/" in " ".join(c)]
+        runs = [option_values(c) for c in launched.commands if f"/studies/{study}/{setting}/" in " ".join(c)]
         assert len(runs) == 2 and all(run_options.items() >= options.items() for run_options in runs)
     if study == "class_ratio":  # 10 classes at 3:1: 10 - floor(10 / 4) = 8 base, 2 new
         assert (base["num_images"], new["num_images"]) == (16, 4)
 
 
-def test_text_noise_scores_the_clean_model_with_noisy_names(env_for, tmp_path, server):
+def test_text_noise_scores_the_clean_model_with_noisy_names(env_for, tmp_path, launched):
     run("study", "text_noise", "attnmma", "eurosat", "1", "vit_b16_reference", env=env_for(TYPO_RATES="0.2"))
     study = tmp_path / "output" / "studies" / "text_noise"
     clean = study / f"clean/base2new/train_base/eurosat/shots_16/{TRAINER}/vit_b16_reference/seed1"
@@ -137,17 +140,17 @@ def test_text_noise_scores_the_clean_model_with_noisy_names(env_for, tmp_path, s
         run_dir = noisy / f"{phase}/eurosat/shots_16/{TRAINER}/vit_b16_reference/seed1"
         assert result(run_dir)["subsample"] == subsample
         assert f'Loading weights to adapter from "{clean}/adapter/model-best.pth.tar"' in (run_dir / "log.txt").read_text()
-    evaluations = [c for c in server.commands if "--eval-only" in c]
+    evaluations = [c for c in launched.commands if "--eval-only" in c]
     assert len(evaluations) == 2
     assert all(option_values(c)["DATASET.CLASSNAME_TYPO_RATE"] == "0.2" for c in evaluations)
 
 
 def test_study_errors_are_named(env_for):
-    done = run_status("study", "heads", "mmadapter", "eurosat", "1", env=env_for())
+    done = run_status("study", "heads", "mmadapter", "eurosat", "1", env=env_for(), expect_rc=1)
     assert done.returncode == 1 and "the heads study varies a setting of the attention adapter" in done.stderr
-    done = run_status("study", "colour", "attnmma", "eurosat", "1", env=env_for())
+    done = run_status("study", "colour", "attnmma", "eurosat", "1", env=env_for(), expect_rc=1)
     assert done.returncode == 1 and "unknown STUDY 'colour'" in done.stderr
-    done = run_status("study", "heads", "coop", "eurosat", "1", env=env_for())
+    done = run_status("study", "heads", "coop", "eurosat", "1", env=env_for(), expect_rc=2)
     assert done.returncode == 2 and "METHOD must be attnmma, mmadapter or clip_adapter" in done.stderr
 
 

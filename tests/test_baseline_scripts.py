@@ -1,18 +1,15 @@
 """Every script of every baseline (scripts/{zsclip,coop,cocoop,clip_adapter,kgcoop,mmapp,linear_probe,maple,
 promptsrc}/) runs on fake data with the golden tiny CLIP on CPU, writes the documented folders and result.json files, and the
 evaluation runs load the model their training run saved."""
-import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 
-from baseline_warm_python import WarmPython
 from datasets.eurosat import NEW_CNAMES
+from script_runner import method_script, result, run_script, script_env, skipped
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,14 +46,6 @@ def write_fake_descriptions(data_root: Path) -> None:
     (data_root / "cupl" / "eurosat.py").write_text(f"EUROSAT_TEMPLATES = {table!r}\n")
 
 
-@pytest.fixture(scope="module")
-def warm_python(tmp_path_factory):
-    """PYTHON for the scripts: forks of one interpreter that has imported torch and the project."""
-    server = WarmPython(tmp_path_factory.mktemp("warm"))
-    yield str(server.executable)
-    server.close()
-
-
 def tiny_opts(clip_checkpoint: Path, *more: str) -> str:
     """The golden tiny CLIP (32x32 input), CPU, no workers, one epoch in one or two big batches."""
     return " ".join([
@@ -66,24 +55,9 @@ def tiny_opts(clip_checkpoint: Path, *more: str) -> str:
     ])
 
 
-def run_script(method: str, script: str, *args: str, env: Dict[str, str], expect_rc: int = 0) -> str:
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / method / f"{script}.sh"), *args], env=env,
-                          capture_output=True, text=True, cwd=REPO_ROOT)
-    assert done.returncode == expect_rc, f"rc={done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+def run(method: str, script: str, *args: str, env: Dict[str, str], expect_rc: int = 0) -> str:
+    done = run_script(method_script(method, script), *args, env=env, expect_rc=expect_rc)
     return done.stdout + done.stderr
-
-
-def script_env(output: Path, data: Path, extra_opts: str, python: str = sys.executable, **more: str) -> Dict[str, str]:
-    return dict(os.environ, PYTHON=python, DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
-                QUIET="1", OMP_NUM_THREADS="1", CONFIG_TAG="", **more)
-
-
-def result(run_dir: Path) -> dict:
-    return json.loads((run_dir / "result.json").read_text())
-
-
-def skipped(stdout: str) -> List[str]:
-    return re.findall(r"^skip: (\S+) is finished", stdout, flags=re.M)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -96,7 +70,7 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
                      warm_python, DATASETS="eurosat", XD_DATASETS="eurosat", DG_DATASETS=" ")
 
     # Base-to-novel: run_examples does train + test; the single-step scripts then find them finished.
-    log = run_script(method, "run_examples", "cpu", "1", env=env)
+    log = run(method, "run_examples", "cpu", "1", env=env)
     train_dir = output / f"base2new/train_base/eurosat/shots_16/{trainer}/{b2n_cfg}/seed1"
     test_dir = output / f"base2new/test_new/eurosat/shots_16/{trainer}/{b2n_cfg}/seed1"
     base, new = result(train_dir), result(test_dir)
@@ -110,8 +84,8 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
             test_dir / "log.txt").read_text()
     else:
         assert "Zero-shot CLIP has nothing to train" not in (train_dir / "log.txt").read_text()
-    log = run_script(method, "base2new_train", "eurosat", "1", env=env)
-    log += run_script(method, "base2new_test", "eurosat", "1", env=env)
+    log = run(method, "base2new_train", "eurosat", "1", env=env)
+    log += run(method, "base2new_test", "eurosat", "1", env=env)
     assert skipped(log) == [str(train_dir), str(test_dir)]
 
     # Cross-dataset: train on ImageNet (1 shot). Learning prompts for 1000 classes takes too long on a
@@ -119,19 +93,19 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
     source_env = env
     if method in TEXT_HEAVY:
         source_env = dict(env, EXTRA_OPTS=env["EXTRA_OPTS"] + " DATASET.NAME EuroSAT")
-    run_script(method, "xd_train", "1", env=dict(source_env, EXTRA_OPTS=source_env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1"))
+    run(method, "xd_train", "1", env=dict(source_env, EXTRA_OPTS=source_env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1"))
     source_dir = output / f"xd/train/imagenet/shots_16/{trainer}/{xd_cfg}/seed1"
     if method not in TEXT_HEAVY:
         assert (result(source_dir)["dataset"], result(source_dir)["num_images"]) == ("ImageNet", 1000)
-    run_script(method, "xd_test", "eurosat", "1", env=env)
-    log = run_script(method, "run_xd_dg", "cpu", "1", env=env)
+    run(method, "xd_test", "eurosat", "1", env=env)
+    log = run(method, "run_xd_dg", "cpu", "1", env=env)
     target_dir = output / f"xd/test/eurosat/shots_16/{trainer}/{xd_cfg}/seed1"
     assert skipped(log) == [str(source_dir), str(target_dir)]
     assert (result(target_dir)["dataset"], result(target_dir)["subsample"]) == ("EuroSAT", "all")
 
     # Few-shot: the 2-shot default config follows CoOp's schedule where the method has one (PromptSRC:
     # the GPA setting the release gives EuroSAT).
-    run_script(method, "fewshot", "eurosat", "1", "2", env=env)
+    run(method, "fewshot", "eurosat", "1", "2", env=env)
     fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{trainer}/{fewshot_cfg}/seed1")
     assert (fewshot["shots"], fewshot["subsample"], fewshot["num_images"]) == (2, "all", 20)
 
@@ -139,7 +113,7 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
 def test_linear_probe_fewshot_script(tmp_path, fake_data_root, tiny_clip_checkpoint, warm_python):
     output = tmp_path / "output"
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint), warm_python)
-    run_script("linear_probe", "fewshot", "eurosat", "1", "2", env=env)
+    run("linear_probe", "fewshot", "eurosat", "1", "2", env=env)
     run_dir = output / "fewshot/train_all/eurosat/shots_2/LinearProbe/vit_b16/seed1"
     fewshot = result(run_dir)
     assert (fewshot["trainer"], fewshot["shots"], fewshot["num_images"]) == ("LinearProbe", 2, 20)
@@ -158,5 +132,5 @@ def test_coop_fewshot_schedule_picks_coop_configs(tmp_path):
     done = subprocess.run(["bash", "-c", f"source {schedule}; {calls}"], env=env, capture_output=True, text=True)
     assert done.stdout.split() == ["vit_b16_ep50", "vit_b16_ep100", "vit_b16_ep100", "vit_b16", "vit_b16",
                                    "vit_b16_ep50"]
-    log = run_script("coop", "fewshot", "eurosat", "1", "two", env=env, expect_rc=1)
+    log = run("coop", "fewshot", "eurosat", "1", "two", env=env, expect_rc=1)
     assert "SHOTS must be an integer, got 'two'" in log

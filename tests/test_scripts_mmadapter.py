@@ -1,16 +1,14 @@
 """scripts/mmadapter/*.sh and scripts/smoke.sh run end to end on fake data with a tiny CLIP (CPU),
 write the documented folders and result.json files, and skip a run only when its result.json exists."""
-import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
 
 from outside_references import outside_references
+from script_runner import REPO_ROOT, result, run_script, script_env, skipped
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts" / "mmadapter"
 TRAINER = "MultiModalAdapter"
 
@@ -25,27 +23,6 @@ def tiny_opts(clip_checkpoint: Path, *more: str) -> str:
     ])
 
 
-def script_env(output: Path, data: Path, extra_opts: str, **more: str) -> Dict[str, str]:
-    env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
-               QUIET="1", OMP_NUM_THREADS="1", CONFIG_TAG="")
-    env.update(more)
-    return env
-
-
-def run_script(script: Path, *args: str, env: Dict[str, str], expect_rc: int = 0) -> subprocess.CompletedProcess:
-    done = subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True, cwd=REPO_ROOT)
-    assert done.returncode == expect_rc, f"rc={done.returncode}\nSTDOUT:\n{done.stdout[-3000:]}\nSTDERR:\n{done.stderr[-3000:]}"
-    return done
-
-
-def result(output: Path, relative: str) -> dict:
-    return json.loads((output / relative / "result.json").read_text())
-
-
-def skipped(stdout: str) -> List[str]:
-    return re.findall(r"^skip: (\S+) is finished", stdout, flags=re.M)
-
-
 def test_cross_dataset_and_domain_generalization(tmp_path, fake_data_root, tiny_clip_checkpoint):
     output = tmp_path / "output"
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint, "DATASET.NUM_SHOTS", "1"),
@@ -58,12 +35,12 @@ def test_cross_dataset_and_domain_generalization(tmp_path, fake_data_root, tiny_
     assert sorted(skipped(done.stdout)) == sorted(
         [str(output / f"xd/train/imagenet/{model}"), str(output / f"dg/test/imagenet_a/{model}")]
     )
-    source = result(output, f"xd/train/imagenet/{model}")
+    source = result(output / f"xd/train/imagenet/{model}")
     assert (source["dataset"], source["subsample"], source["num_images"]) == ("ImageNet", "all", 1000)
     assert source["config_files"]["method"].endswith("configs/trainers/MultiModalAdapter/vit_b16_ep1_xd.yaml")
-    target = result(output, f"dg/test/imagenet_a/{model}")
+    target = result(output / f"dg/test/imagenet_a/{model}")
     assert (target["dataset"], target["num_images"]) == ("ImageNetA", 200)
-    assert result(output, f"xd/test/eurosat/{model}")["dataset"] == "EuroSAT"
+    assert result(output / f"xd/test/eurosat/{model}")["dataset"] == "EuroSAT"
     assert (output / f"xd/train/imagenet/{model}/adapter_learner/model.pth.tar-1").is_file()
     assert "### Cross-dataset transfer" in done.stdout and "### Domain generalization" in done.stdout
     assert "MMA = MultiModalAdapter / vit_b16_ep1_xd" in done.stdout
@@ -73,15 +50,15 @@ def test_fewshot_and_run_examples(tmp_path, fake_data_root, tiny_clip_checkpoint
     output = tmp_path / "output"
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint))
     run_script(SCRIPTS / "fewshot.sh", "eurosat", "1", "2", env=env)
-    fewshot = result(output, f"fewshot/train_all/eurosat/shots_2/{TRAINER}/vit_b16_fewshot_2shot/seed1")
+    fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{TRAINER}/vit_b16_fewshot_2shot/seed1")
     assert (fewshot["shots"], fewshot["subsample"], fewshot["num_images"]) == (2, "all", 20)
 
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint, "DATASET.NUM_SHOTS", "1"),
                      DATASETS="eurosat imagenet")
     done = run_script(SCRIPTS / "run_examples.sh", "cpu", "2", env=env)
     for dataset, cfg, classes in [("eurosat", "vit_b16_ep5", 5), ("imagenet", "vit_b16_ep5_imnet", 500)]:
-        base = result(output, f"base2new/train_base/{dataset}/shots_16/{TRAINER}/{cfg}/seed2")
-        new = result(output, f"base2new/test_new/{dataset}/shots_16/{TRAINER}/{cfg}/seed2")
+        base = result(output / f"base2new/train_base/{dataset}/shots_16/{TRAINER}/{cfg}/seed2")
+        new = result(output / f"base2new/test_new/{dataset}/shots_16/{TRAINER}/{cfg}/seed2")
         assert (base["subsample"], new["subsample"]) == ("base", "new")
         assert base["config_files"]["method"].endswith(f"{cfg}.yaml")
         assert base["num_images"] >= classes
@@ -109,15 +86,13 @@ def test_argument_errors_are_clear(tmp_path):
 def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     work = tmp_path / "smoke"
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "smoke.sh"), str(work)],
-                          env=env, capture_output=True, text=True, cwd=REPO_ROOT)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_script(REPO_ROOT / "scripts" / "smoke.sh", str(work), env=env)
     runs = {
         f"base2new/{phase}/{dataset}/shots_16/{TRAINER}/vit_b16_ep5/seed{seed}"
         for phase in ("train_base", "test_new") for dataset in ("eurosat", "dtd") for seed in (1, 2)
     }
     for run in runs:
-        assert result(work / "output", run)["trainer"] == TRAINER
+        assert result(work / "output" / run)["trainer"] == TRAINER
     assert re.search(r"^\| eurosat +(\| +[\d.]+ ± [\d.]+ \(2\) +){3}\|$", done.stdout, flags=re.M)
     assert re.search(r"^Smoke run finished in \d+ s", done.stdout, flags=re.M)
     shown = done.stdout + done.stderr
@@ -137,14 +112,11 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     assert ranking[0] == str(photo) and [line.split()[0] for line in ranking[1:]] == ["1.", "2.", "3."]
 
     unfinished = work / "output" / f"base2new/train_base/dtd/shots_16/{TRAINER}/vit_b16_ep5/seed2"
-    accuracy = result(work / "output", str(unfinished.relative_to(work / "output")))["metrics"]["accuracy"]
+    accuracy = result(unfinished)["metrics"]["accuracy"]
     (unfinished / "result.json").unlink()
-    again = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "smoke.sh"), str(work)],
-                           env=dict(env, EXTRA_OPTS="TRAIN.PRINT_FREQ 7"), capture_output=True, text=True,
-                           cwd=REPO_ROOT)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    again = run_script(REPO_ROOT / "scripts" / "smoke.sh", str(work), env=dict(env, EXTRA_OPTS="TRAIN.PRINT_FREQ 7"))
     assert len(skipped(again.stdout)) == 7 and str(unfinished) not in skipped(again.stdout)
-    assert result(work / "output", str(unfinished.relative_to(work / "output")))["metrics"]["accuracy"] == accuracy
+    assert result(unfinished)["metrics"]["accuracy"] == accuracy
     log = (unfinished / "log.txt").read_text()
     resumed = log[log.index("a new process appends to this log"):]
     assert "Previous epoch: 5" in resumed and "epoch [" not in resumed
