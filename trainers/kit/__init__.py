@@ -33,7 +33,11 @@ Prompts and features
   ``tensor_versions``: the exact text-side savings for fixed prompts (truncation, the frozen blocks
   below the first adapted one).
 
-Speed switches (opt-in; docs/SPEED.md)
+Side branches and speed switches (opt-in; docs/SPEED.md)
+- ``branched_clip``: ``BranchedCLIP``, ``add_speed_keys``, ``check_speed_keys``, ``SPEED_DEFAULTS``:
+  a frozen CLIP carrying a learner's side branches in both towers, scored against fixed prompts,
+  with every speed switch of such a method (truncation, frozen prefix, eval precision, compile, eval
+  text cache) in one place, named by keys of the method's node.
 - ``precision``: ``EVAL_PRECISIONS``, ``check_eval_precision``, ``inference_autocast``: evaluation
   under autocast.
 - ``compiling``: ``check_compile``: torch.compile settings checked when the model is built.
