@@ -11,7 +11,7 @@ from typing import List
 
 from dassl.data.datasets import DatasetBase
 
-from ._cache import DerivedFiles
+from .derived_files import DerivedFiles
 from .errors import DatasetNotFoundError, fix_hint, require_complete, require_dir
 from ._splits import Split, read_split, split_to_json
 from .study import study_protocol

@@ -12,7 +12,7 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.utils import listdir_nohidden
 from dassl.utils.errors import CorruptFileError
 
-from ._cache import DerivedFiles, splits_problem
+from .derived_files import DerivedFiles, splits_problem
 from .errors import DatasetNotFoundError, fix_hint, require_dir, require_file
 from ._reader import annotation_lines, dataset_root
 from .study import study_protocol

@@ -42,7 +42,7 @@ from dassl.data.transforms import TransformLayer, register_transform_layer
 from dassl.data.transforms.custom import GaussianNoise
 from dassl.utils.errors import ConfigValueError
 
-from ._cache import DerivedFiles, fewshot_splits, splits_problem
+from .derived_files import DerivedFiles, fewshot_splits, splits_problem
 from ._splits import subsample_classes
 from .study_rules import (
     TYPO_KINDS,

@@ -1,8 +1,12 @@
-"""A tiny registered dataset and trainer for the dassl engine tests (8x8 colour images, 3 classes)."""
+"""A tiny registered dataset and trainer for the dassl engine tests (8x8 colour images, 3 classes), and
+the small builders those tests share (optimizer configs, a reference Datum pickle, train.py in-process)."""
 import os
 import os.path as osp
+import struct
+import sys
 from typing import Any, Dict, List
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
@@ -12,6 +16,8 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
+
+import train
 
 CLASSNAMES = ["red", "green", "blue"]
 COLOURS = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
@@ -116,3 +122,68 @@ def tiny_cfg(data_root: str, output_dir: str, **overrides: Any) -> Any:
         cfg.merge_from_list([key.replace("__", "."), value])
     cfg.freeze()
     return cfg
+
+
+def optim_cfg(**values):
+    cfg = get_cfg_default()
+    for key, value in values.items():
+        setattr(cfg.OPTIM, key, value)
+    return cfg.OPTIM
+
+
+MMA = dict(NAME="sgd", LR=0.0015, MAX_EPOCH=5, LR_SCHEDULER="cosine", WARMUP_EPOCH=0)
+COOP = dict(NAME="sgd", LR=0.002, MAX_EPOCH=10, LR_SCHEDULER="cosine", WARMUP_EPOCH=1, WARMUP_TYPE="constant",
+            WARMUP_CONS_LR=1e-5)
+
+
+def build(values):
+    model = torch.nn.Linear(3, 2)
+    optimizer = build_optimizer(model, optim_cfg(**values))
+    return model, optimizer, build_lr_scheduler(optimizer, optim_cfg(**values))
+
+
+def epoch_lrs(optimizer, scheduler, epochs):
+    """The LR each epoch trains with; the schedule steps once at the end of an epoch."""
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def reference_datum_pickle(impath: str, label: int, classname: str) -> bytes:
+    """A protocol-4 pickle of a {"train": [Datum]} cache as the reference Dassl writes it, opcode by opcode."""
+
+    def text(s: str) -> bytes:
+        raw = s.encode()
+        return b"\x8c" + bytes([len(raw)]) + raw if len(raw) < 256 else b"X" + struct.pack("<I", len(raw)) + raw
+
+    datum = (
+        text("dassl.data.datasets.base_dataset") + text("Datum") + b"\x93" + b")\x81" + b"}("
+        + text("_impath") + text(impath) + text("_label") + b"K" + bytes([label])
+        + text("_domain") + b"K\x00" + text("_classname") + text(classname) + b"ub"
+    )
+    return b"\x80\x04" + b"}(" + text("train") + b"]" + b"(" + datum + b"e" + b"u."
+
+
+def tiny_opts(**extra: object):
+    opts = {
+        "DATASET.NAME": "DasslTinyDataset", "DATASET.NUM_SHOTS": 2, "USE_CUDA": False, "INPUT.SIZE": "(8, 8)",
+        "DATALOADER.NUM_WORKERS": 0, "DATALOADER.TRAIN_X.BATCH_SIZE": 3, "OPTIM.NAME": "sgd",
+        "OPTIM.LR": 0.1, "OPTIM.MAX_EPOCH": 2, "OPTIM.LR_SCHEDULER": "cosine", "TRAIN.PRINT_FREQ": 5,
+    }
+    opts.update(extra)
+    return [str(x) for kv in opts.items() for x in kv]
+
+
+def run_train(root, out, *flags, seed=1, **opts):
+    """train.py's main in-process with the tiny trainer; stdout is restored afterwards."""
+    argv = ["--root", str(root), "--seed", str(seed), "--trainer", "DasslTinyTrainer", "--output-dir", str(out),
+            *flags, *tiny_opts(**opts)]
+    console = sys.stdout
+    try:
+        train.main(train.build_parser().parse_args(argv), command=["train.py", *argv])
+    finally:
+        sys.stdout = console
+    return argv

@@ -1,7 +1,6 @@
 """Datum/DatasetBase, few-shot sampling, transforms and loader errors."""
 import pickle
 import random
-import struct
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from dassl.data import DatasetWrapper, build_data_loader
 from dassl.data.datasets import DatasetBase, Datum
 from dassl.data.transforms import AVAI_CHOICES, build_transform
 from dassl.utils import set_random_seed
+from dassl_helpers import reference_datum_pickle
 
 
 @pytest.fixture()
@@ -75,21 +75,6 @@ def test_fewshot_multiple_sources_and_no_shots(images):
     train, val = dataset.generate_fewshot_dataset(images, images[:4], num_shots=1)
     assert sorted(d.label for d in train) == [0, 1, 2] and sorted(d.label for d in val) == [0, 1, 2]
     assert dataset.generate_fewshot_dataset(images, num_shots=-1) is images
-
-
-def reference_datum_pickle(impath: str, label: int, classname: str) -> bytes:
-    """A protocol-4 pickle of a {"train": [Datum]} cache as the reference Dassl writes it, opcode by opcode."""
-
-    def text(s: str) -> bytes:
-        raw = s.encode()
-        return b"\x8c" + bytes([len(raw)]) + raw if len(raw) < 256 else b"X" + struct.pack("<I", len(raw)) + raw
-
-    datum = (
-        text("dassl.data.datasets.base_dataset") + text("Datum") + b"\x93" + b")\x81" + b"}("
-        + text("_impath") + text(impath) + text("_label") + b"K" + bytes([label])
-        + text("_domain") + b"K\x00" + text("_classname") + text(classname) + b"ub"
-    )
-    return b"\x80\x04" + b"}(" + text("train") + b"]" + b"(" + datum + b"e" + b"u."
 
 
 def test_reference_fewshot_pickle_loads(tmp_path):

@@ -5,37 +5,9 @@ import warnings
 import pytest
 import torch
 
-from dassl.config import get_cfg_default
-from dassl.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
+from dassl.optim import ConstantWarmupScheduler
 from dassl.utils import load_checkpoint
-
-
-def optim_cfg(**values):
-    cfg = get_cfg_default()
-    for key, value in values.items():
-        setattr(cfg.OPTIM, key, value)
-    return cfg.OPTIM
-
-
-MMA = dict(NAME="sgd", LR=0.0015, MAX_EPOCH=5, LR_SCHEDULER="cosine", WARMUP_EPOCH=0)
-COOP = dict(NAME="sgd", LR=0.002, MAX_EPOCH=10, LR_SCHEDULER="cosine", WARMUP_EPOCH=1, WARMUP_TYPE="constant",
-            WARMUP_CONS_LR=1e-5)
-
-
-def build(values):
-    model = torch.nn.Linear(3, 2)
-    optimizer = build_optimizer(model, optim_cfg(**values))
-    return model, optimizer, build_lr_scheduler(optimizer, optim_cfg(**values))
-
-
-def epoch_lrs(optimizer, scheduler, epochs):
-    """The LR each epoch trains with; the schedule steps once at the end of an epoch."""
-    lrs = []
-    for _ in range(epochs):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return lrs
+from dassl_helpers import COOP, MMA, build, epoch_lrs
 
 
 def test_mma_optimizer_and_cosine_schedule():

@@ -17,29 +17,7 @@ from dassl.engine.run_lock import LOCK_FILE, OutputFolderLockedError, RunLock
 from dassl.engine.run_record import RunMismatchError, flatten_config
 from dassl.utils import read_json
 from dassl.utils.code_version import code_version
-from dassl_helpers import MODEL_NAME, write_tiny_images
-
-def tiny_opts(**extra: object):
-    opts = {
-        "DATASET.NAME": "DasslTinyDataset", "DATASET.NUM_SHOTS": 2, "USE_CUDA": False, "INPUT.SIZE": "(8, 8)",
-        "DATALOADER.NUM_WORKERS": 0, "DATALOADER.TRAIN_X.BATCH_SIZE": 3, "OPTIM.NAME": "sgd",
-        "OPTIM.LR": 0.1, "OPTIM.MAX_EPOCH": 2, "OPTIM.LR_SCHEDULER": "cosine", "TRAIN.PRINT_FREQ": 5,
-    }
-    opts.update(extra)
-    return [str(x) for kv in opts.items() for x in kv]
-
-
-def run_train(root, out, *flags, seed=1, **opts):
-    """train.py's main in-process with the tiny trainer; stdout is restored afterwards."""
-    argv = ["--root", str(root), "--seed", str(seed), "--trainer", "DasslTinyTrainer", "--output-dir", str(out),
-            *flags, *tiny_opts(**opts)]
-    console = sys.stdout
-    try:
-        train.main(train.build_parser().parse_args(argv), command=["train.py", *argv])
-    finally:
-        sys.stdout = console
-    return argv
-
+from dassl_helpers import MODEL_NAME, run_train, tiny_opts, write_tiny_images
 
 def folder_digest(folder) -> dict:
     """Every file's SHA-256 under ``folder``: equal before and after means the folder is untouched."""

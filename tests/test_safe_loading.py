@@ -11,11 +11,8 @@ import train
 from dassl.config import get_cfg_default
 from dassl.utils import load_checkpoint, load_pretrained_weights
 from dassl.utils.safe_load import TRUST_PICKLES_ENV, DamagedFileError, UnsafeFileError, load_pickle_file
-from dassl_helpers import MODEL_NAME, write_tiny_images
-from datasets._cache import DerivedFiles, splits_problem
-from test_dassl_data import reference_datum_pickle
-from test_dassl_optim import COOP, build, epoch_lrs
-from test_run_record import run_train
+from dassl_helpers import COOP, MODEL_NAME, build, epoch_lrs, reference_datum_pickle, run_train, write_tiny_images
+from datasets.derived_files import DerivedFiles, splits_problem
 
 
 class Payload:
