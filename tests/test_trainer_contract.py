@@ -22,6 +22,8 @@ SHOTS, CLASSES = 2, 10  # the fake EuroSAT: every training image fits in one bat
 # Settings a method's defaults need to build on the tiny CLIP (4 blocks per tower, width 64).
 TINY_CLIP_OPTS = {
     "MultiModalAdapter": ["TRAINER.MMADAPTER.ADAPTER_START", "2", "TRAINER.MMADAPTER.ADAPTER_END", "4"],
+    "MultiModalAdapterPP": ["TRAINER.MMADAPTERPP.ADAPTER_START", "2", "TRAINER.MMADAPTERPP.ADAPTER_END", "4",
+                            "TRAINER.MMADAPTERPP.INPUT_PROMPTS", "hc"],  # no description files needed
 }
 
 
