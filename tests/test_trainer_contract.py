@@ -24,6 +24,10 @@ TINY_CLIP_OPTS = {
     "MultiModalAdapter": ["TRAINER.MMADAPTER.ADAPTER_START", "2", "TRAINER.MMADAPTER.ADAPTER_END", "4"],
     "MultiModalAdapterPP": ["TRAINER.MMADAPTERPP.ADAPTER_START", "2", "TRAINER.MMADAPTERPP.ADAPTER_END", "4",
                             "TRAINER.MMADAPTERPP.INPUT_PROMPTS", "hc"],  # no description files needed
+    # The deep-prompt defaults prompt 9 blocks; the tiny CLIP has 4. fp32 as the CPU runs anyway.
+    "MaPLe": ["TRAINER.MAPLE.PREC", "fp32", "TRAINER.MAPLE.PROMPT_DEPTH", "3"],
+    "PromptSRC": ["TRAINER.PROMPTSRC.PREC", "fp32", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "3",
+                  "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "3"],
 }
 
 
