@@ -52,7 +52,8 @@ def eval_logits(trainer) -> torch.Tensor:
 
 
 def test_every_method_trainer_is_covered():
-    assert {"CoOp", "MultiModalAdapter", "ZeroshotCLIP", "LinearProbe"} <= set(METHOD_TRAINERS)
+    assert {"CoOp", "KgCoOp", "MaPLe", "MultiModalAdapter", "PromptSRC", "ZeroshotCLIP", "LinearProbe"} <= set(
+        METHOD_TRAINERS)
 
 
 @pytest.mark.parametrize("trainer_name", METHOD_TRAINERS)
