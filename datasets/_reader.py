@@ -13,7 +13,7 @@ from dassl.data.datasets import DatasetBase
 
 from .derived_files import DerivedFiles
 from .errors import DatasetNotFoundError, fix_hint, require_complete, require_dir
-from ._splits import Split, read_split, split_to_json
+from .splits import Split, read_split, split_to_json
 from .study import study_protocol
 
 

@@ -5,7 +5,7 @@ from typing import Mapping, Optional, Sequence
 from dassl.data.datasets import DATASET_REGISTRY
 
 from ._reader import CoOpDataset
-from ._splits import Split, split_class_folders
+from .splits import Split, split_class_folders
 
 
 @DATASET_REGISTRY.register()

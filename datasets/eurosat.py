@@ -2,7 +2,7 @@
 from dassl.data.datasets import DATASET_REGISTRY
 
 from ._reader import CoOpDataset
-from ._splits import Split, split_class_folders
+from .splits import Split, split_class_folders
 
 NEW_CNAMES = {
     "AnnualCrop": "Annual Crop Land",

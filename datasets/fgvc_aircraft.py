@@ -6,7 +6,7 @@ from dassl.data.datasets import DATASET_REGISTRY, Datum
 from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
-from ._splits import Split, make_items
+from .splits import Split, make_items
 
 
 @DATASET_REGISTRY.register()

@@ -6,7 +6,7 @@ from dassl.data.datasets import DATASET_REGISTRY
 from dassl.utils import read_json
 
 from ._reader import CoOpDataset
-from ._splits import Split, split_per_class
+from .splits import Split, split_per_class
 
 
 @DATASET_REGISTRY.register()

@@ -6,7 +6,7 @@ from dassl.data.datasets import DATASET_REGISTRY, Datum
 from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
-from ._splits import Split, make_items, read_split, split_to_json, split_trainval, subsample_classes
+from .splits import Split, make_items, read_split, split_to_json, split_trainval, subsample_classes
 
 
 @DATASET_REGISTRY.register()

@@ -6,7 +6,7 @@ from typing import List, Sequence
 from dassl.data.datasets import DATASET_REGISTRY, Datum
 
 from ._reader import CoOpDataset
-from ._splits import Split, make_items, split_trainval
+from .splits import Split, make_items, split_trainval
 
 
 @DATASET_REGISTRY.register()

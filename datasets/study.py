@@ -43,7 +43,7 @@ from dassl.data.transforms.custom import GaussianNoise
 from dassl.utils.errors import ConfigValueError
 
 from .derived_files import DerivedFiles, fewshot_splits, splits_problem
-from ._splits import subsample_classes
+from .splits import subsample_classes
 from .study_rules import (
     TYPO_KINDS,
     base_class_count,

@@ -9,7 +9,7 @@ from dassl.data.datasets import DATASET_REGISTRY, Datum
 from dassl.utils.errors import CorruptFileError
 
 from ._reader import CoOpDataset, annotation_lines
-from ._splits import Split, make_items, split_trainval
+from .splits import Split, make_items, split_trainval
 
 
 @DATASET_REGISTRY.register()

@@ -1,5 +1,6 @@
 """A tiny registered dataset and trainer for the dassl engine tests (8x8 colour images, 3 classes), and
 the small builders those tests share (optimizer configs, a reference Datum pickle, train.py in-process)."""
+import hashlib
 import os
 import os.path as osp
 import struct
@@ -187,3 +188,13 @@ def run_train(root, out, *flags, seed=1, **opts):
     finally:
         sys.stdout = console
     return argv
+
+
+def folder_digest(folder) -> dict:
+    """Every file's SHA-256 under ``folder``: equal before and after means the folder is untouched."""
+    digests = {}
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            path = osp.join(dirpath, name)
+            digests[osp.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return digests

@@ -11,9 +11,8 @@ from dassl.engine.trainer import NonFiniteLossError
 from dassl.utils import save_torch_atomically
 from dassl.utils.safe_load import DamagedFileError
 from dassl.utils.torchtools import DiskFullError
-from dassl_helpers import MODEL_NAME, DasslTinyTrainer, write_tiny_images
-from datasets._splits import SplitFileError, read_split
-from test_run_record import folder_digest, run_train
+from dassl_helpers import MODEL_NAME, DasslTinyTrainer, folder_digest, run_train, write_tiny_images
+from datasets.splits import SplitFileError, read_split
 
 
 @TRAINER_REGISTRY.register(force=True)

@@ -1,9 +1,7 @@
 """One output folder, one run: the run record, the identity check, --overwrite, the lock, eval-only."""
-import hashlib
 import json
 import multiprocessing
 import os
-import os.path as osp
 import socket
 import subprocess
 import sys
@@ -17,16 +15,7 @@ from dassl.engine.run_lock import LOCK_FILE, OutputFolderLockedError, RunLock
 from dassl.engine.run_record import RunMismatchError, flatten_config
 from dassl.utils import read_json
 from dassl.utils.code_version import code_version
-from dassl_helpers import MODEL_NAME, run_train, tiny_opts, write_tiny_images
-
-def folder_digest(folder) -> dict:
-    """Every file's SHA-256 under ``folder``: equal before and after means the folder is untouched."""
-    digests = {}
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            path = osp.join(dirpath, name)
-            digests[osp.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return digests
+from dassl_helpers import MODEL_NAME, folder_digest, run_train, tiny_opts, write_tiny_images
 
 
 @pytest.fixture(scope="module")

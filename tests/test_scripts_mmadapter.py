@@ -121,4 +121,3 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     resumed = log[log.index("a new process appends to this log"):]
     assert "Previous epoch: 5" in resumed and "epoch [" not in resumed
     assert "'TRAIN.PRINT_FREQ', '7'" in resumed  # the caller's EXTRA_OPTS come after the smoke settings
-
