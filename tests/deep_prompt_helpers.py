@@ -9,9 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from clip.model import CLIP, convert_weights
-from dassl.engine import build_trainer
 from tools.make_tiny_clip import VIT_B16_SIZES
-from train import build_parser, setup_cfg
 
 KeyRow = Tuple[str, str, Tuple[int, ...], bool]
 
@@ -40,12 +38,3 @@ def key_rows(module: nn.Module, state_dict: Mapping[str, Tensor]) -> List[KeyRow
             for k, v in state_dict.items()]
 
 
-def engine_trainer(trainer: str, config: str, root: Path, checkpoint: Path, output: Path, *opts: str):
-    """A trainer built the way train.py builds it, on the fake EuroSAT with the tiny CLIP on CPU."""
-    args = build_parser().parse_args([
-        "--root", str(root), "--seed", "1", "--trainer", trainer, "--output-dir", str(output),
-        "--dataset-config-file", "configs/datasets/eurosat.yaml", "--config-file", f"configs/trainers/{config}",
-        "MODEL.BACKBONE.NAME", str(checkpoint), "INPUT.SIZE", "(32, 32)", "USE_CUDA", "False",
-        "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TEST.BATCH_SIZE", "7", *opts,
-    ])
-    return build_trainer(setup_cfg(args))

@@ -6,22 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from baseline_helpers import engine_trainer
 from clip import clip
 from clip.model import build_model
-from dassl.engine import build_trainer
-from train import build_parser, setup_cfg
 from trainers.kit.backbone import warn_fp16_on_cpu
-
-
-def engine_trainer(trainer, config, root, checkpoint, output, *opts):
-    """A trainer built the way train.py builds it, on the fake EuroSAT with the tiny CLIP on CPU."""
-    args = build_parser().parse_args([
-        "--root", str(root), "--seed", "1", "--trainer", trainer, "--output-dir", str(output),
-        "--dataset-config-file", "configs/datasets/eurosat.yaml", "--config-file", f"configs/trainers/{config}",
-        "MODEL.BACKBONE.NAME", str(checkpoint), "INPUT.SIZE", "(32, 32)", "USE_CUDA", "False",
-        "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TEST.BATCH_SIZE", "7", *opts,
-    ])
-    return build_trainer(setup_cfg(args))
 
 
 EUROSAT_TEMPLATE = "a centered satellite photo of {}."

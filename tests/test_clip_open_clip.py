@@ -31,7 +31,7 @@ def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    """Each tiny spec's open_clip model and its served weights file's bytes (configs registered once)."""
+    """Each tiny model config's open_clip model and its served weights file's bytes (configs registered once)."""
     folder = tmp_path_factory.mktemp("open_clip_tiny")
     register_configs(folder / "configs")
     return {spec.name: (model := make_open_clip_model(spec, seed=index), served_bytes(spec, model, folder))

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from baseline_helpers import fp32_clip, make_cfg, relative_error
-from deep_prompt_helpers import engine_trainer, key_rows, meta_vit_b16_fp16, read_key_list
+from baseline_helpers import engine_trainer, fp32_clip, make_cfg, relative_error
+from deep_prompt_helpers import key_rows, meta_vit_b16_fp16, read_key_list
 from trainers.kit.deep_prompts import PromptConfigError
 from trainers.promptsrc import CHECKPOINT_NAME, LOSS_KEYS, CustomCLIP, gaussian_epoch_weights
 
