@@ -76,3 +76,20 @@ def warm_python(tmp_path_factory):
     server = WarmPython(tmp_path_factory.mktemp("warm"))
     yield str(server.executable)
     server.close()
+
+
+@pytest.fixture(scope="module")
+def clip_fp32(tiny_clip_state_dict):
+    """The tiny CLIP in fp32, one per test module (tests may change it)."""
+    from baseline_helpers import fp32_clip
+    return fp32_clip(tiny_clip_state_dict)
+
+
+@pytest.fixture(scope="module")
+def tiny_images_root(tmp_path_factory) -> Path:
+    """A data root with the engine tests' tiny image folder, one per test module."""
+    from dassl_helpers import write_tiny_images
+    root = tmp_path_factory.mktemp("tiny_images")
+    write_tiny_images(str(root))
+    return root
+

@@ -3,13 +3,8 @@ reference's one-image-at-a-time loop."""
 import pytest
 import torch
 
-from baseline_helpers import fp32_clip, make_cfg, relative_error
+from baseline_helpers import make_cfg, relative_error
 from trainers.cocoop import CustomCLIP
-
-
-@pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
 
 
 def golden_cocoop(coop_golden, clip_model, **switches):

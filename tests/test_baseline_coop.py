@@ -3,15 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baseline_helpers import fp32_clip, make_cfg, relative_error
+from baseline_helpers import make_cfg, relative_error
 from trainers.coop import CustomCLIP
 
 COOP_CASES = ["coop_generic_end", "coop_init_end", "coop_csc_middle", "coop_generic_front"]
-
-
-@pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
 
 
 def golden_coop(case, coop_golden, clip_model):

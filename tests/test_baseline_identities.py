@@ -9,11 +9,6 @@ from trainers.zsclip import zeroshot_classifier, zeroshot_logits
 
 
 @pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
-
-
-@pytest.fixture(scope="module")
 def zero_shot(coop_golden, clip_fp32):
     """Zero-shot CLIP logits of the golden images with the template "a photo of a {}."."""
     features = zeroshot_classifier(clip_fp32, ["a photo of a {}."], coop_golden["classnames"])

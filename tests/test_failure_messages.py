@@ -11,7 +11,7 @@ from dassl.engine.trainer import NonFiniteLossError
 from dassl.utils import save_torch_atomically
 from dassl.utils.safe_load import DamagedFileError
 from dassl.utils.torchtools import DiskFullError
-from dassl_helpers import MODEL_NAME, DasslTinyTrainer, folder_digest, run_train, write_tiny_images
+from dassl_helpers import MODEL_NAME, DasslTinyTrainer, folder_digest, run_train
 from datasets.splits import SplitFileError, read_split
 
 
@@ -27,15 +27,8 @@ class DivergingTrainer(DasslTinyTrainer):
         return super().forward_backward(batch)
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("failure_data")
-    write_tiny_images(str(root))
-    return root
-
-
-def test_nan_loss_names_epoch_step_lr_and_precision(data_root, tmp_path):
-    argv = ["--root", str(data_root), "--seed", "1", "--trainer", "DivergingTrainer", "--output-dir", str(tmp_path),
+def test_nan_loss_names_epoch_step_lr_and_precision(tiny_images_root, tmp_path):
+    argv = ["--root", str(tiny_images_root), "--seed", "1", "--trainer", "DivergingTrainer", "--output-dir", str(tmp_path),
             "DATASET.NAME", "DasslTinyDataset", "DATASET.NUM_SHOTS", "2", "USE_CUDA", "False", "INPUT.SIZE", "(8, 8)",
             "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "3", "OPTIM.NAME", "sgd",
             "OPTIM.LR", "0.1", "OPTIM.MAX_EPOCH", "2", "OPTIM.LR_SCHEDULER", "cosine"]
@@ -77,15 +70,15 @@ def test_split_json_that_is_not_json_is_explained(tmp_path, content):
         read_split("Tiny", str(split), str(tmp_path), str(tmp_path))
 
 
-def test_truncated_resume_state_says_it_can_be_deleted(data_root, tmp_path):
+def test_truncated_resume_state_says_it_can_be_deleted(tiny_images_root, tmp_path):
     out = tmp_path / "run"
-    run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
     state = out / "resume.pth"
     torch.save({"epoch": 0}, state)
     state.write_bytes(state.read_bytes()[:100])
     before = folder_digest(out)
     with pytest.raises(DamagedFileError, match=r"resume\.pth.*truncated.*delete .*resume\.pth and run the same command"):
-        run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+        run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
     after = folder_digest(out)
     assert {k: v for k, v in after.items() if k != "log.txt"} == {k: v for k, v in before.items() if k != "log.txt"}
     assert (out / MODEL_NAME / "model.pth.tar-1").is_file()

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from baseline_helpers import fp32_clip, make_cfg, relative_error
+from baseline_helpers import make_cfg, relative_error
 from dassl.optim import build_lr_scheduler, build_optimizer
 from trainers.kgcoop import CustomCLIP, UnknownTemplateDatasetError, extend_cfg
 
@@ -18,11 +18,6 @@ TOL = 1e-4
 @pytest.fixture(scope="module")
 def golden(golden_dir):
     return torch.load(golden_dir / "kgcoop_tiny.pt", map_location="cpu", weights_only=False)
-
-
-@pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
 
 
 def case_cfg(case):

@@ -16,11 +16,6 @@ def maple_golden(golden_dir):
     return torch.load(golden_dir / "maple_tiny.pt", map_location="cpu", weights_only=False)
 
 
-@pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
-
-
 def golden_model(case, golden, clip_model, state="prompt_learner_state_dict"):
     model = CustomCLIP(make_cfg("MAPLE", case["hparams"]), golden["classnames"], clip_model)
     model.prompt_learner.load_state_dict(case[state])

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from baseline_helpers import fp32_clip, make_cfg, relative_error
+from baseline_helpers import make_cfg, relative_error
 from dassl.optim import build_lr_scheduler, build_optimizer
 from datasets.cupl import DescriptionFileError, parse_description_file
 from trainers.mmapp import (IGNORED_CHECKPOINT_KEYS, ConsistencyAdapters, CustomCLIP, PromptBankError,
@@ -24,11 +24,6 @@ PHASES = ["text_main", "image_main", "text_reg", "image_reg"]
 @pytest.fixture(scope="module")
 def golden(golden_dir):
     return torch.load(golden_dir / "mmapp_tiny.pt", map_location="cpu", weights_only=False)
-
-
-@pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from baseline_helpers import engine_trainer, fp32_clip, make_cfg, relative_error
+from baseline_helpers import engine_trainer, make_cfg, relative_error
 from deep_prompt_helpers import key_rows, meta_vit_b16_fp16, read_key_list
 from trainers.kit.deep_prompts import PromptConfigError
 from trainers.promptsrc import CHECKPOINT_NAME, LOSS_KEYS, CustomCLIP, gaussian_epoch_weights
@@ -18,11 +18,6 @@ TRAINER_KEYS = ("N_CTX_VISION", "N_CTX_TEXT", "CTX_INIT", "PREC", "PROMPT_DEPTH_
 @pytest.fixture(scope="session")
 def promptsrc_golden(golden_dir):
     return torch.load(golden_dir / "promptsrc_tiny.pt", map_location="cpu", weights_only=False)
-
-
-@pytest.fixture(scope="module")
-def clip_fp32(tiny_clip_state_dict):
-    return fp32_clip(tiny_clip_state_dict)
 
 
 def promptsrc_cfg(hparams):

@@ -15,20 +15,13 @@ from dassl.engine.run_lock import LOCK_FILE, OutputFolderLockedError, RunLock
 from dassl.engine.run_record import RunMismatchError, flatten_config
 from dassl.utils import read_json
 from dassl.utils.code_version import code_version
-from dassl_helpers import MODEL_NAME, folder_digest, run_train, tiny_opts, write_tiny_images
+from dassl_helpers import MODEL_NAME, folder_digest, run_train, tiny_opts
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run_record_data")
-    write_tiny_images(str(root))
-    return root
-
-
-@pytest.fixture(scope="module")
-def finished_run(data_root, tmp_path_factory):
+def finished_run(tiny_images_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("finished") / "seed1"
-    argv = run_train(data_root, out)
+    argv = run_train(tiny_images_root, out)
     return out, argv
 
 
@@ -55,10 +48,10 @@ def test_run_record_holds_config_command_identity_and_split(finished_run):
     assert not (out / LOCK_FILE).exists(), "the lock is released when the run ends"
 
 
-def test_same_command_resumes_and_result_neutral_changes_are_accepted(finished_run, data_root):
+def test_same_command_resumes_and_result_neutral_changes_are_accepted(finished_run, tiny_images_root):
     out, _ = finished_run
     before = read_json(str(out / "run.json"))
-    run_train(data_root, out, **{"TRAIN.PRINT_FREQ": 1, "DATALOADER.PERSISTENT_WORKERS": True})
+    run_train(tiny_images_root, out, **{"TRAIN.PRINT_FREQ": 1, "DATALOADER.PERSISTENT_WORKERS": True})
     assert read_json(str(out / "run.json")) == before
     assert (out / "result.json").exists()
 
@@ -70,22 +63,22 @@ def test_same_command_resumes_and_result_neutral_changes_are_accepted(finished_r
         (("--seed", "2"), {}, "SEED: 1 -> 2"),
     ],
 )
-def test_changed_command_is_refused_and_folder_untouched(finished_run, data_root, flags, opts, differing):
+def test_changed_command_is_refused_and_folder_untouched(finished_run, tiny_images_root, flags, opts, differing):
     out, _ = finished_run
     before = folder_digest(out)
     seed = int(flags[1]) if flags else 1
     with pytest.raises(RunMismatchError) as info:
-        run_train(data_root, out, seed=seed, **opts)
+        run_train(tiny_images_root, out, seed=seed, **opts)
     message = str(info.value)
     assert differing in message and "--output-dir" in message and "--overwrite" in message
     assert folder_digest(out) == before
 
 
-def test_overwrite_archives_the_old_run(data_root, tmp_path):
+def test_overwrite_archives_the_old_run(tiny_images_root, tmp_path):
     out = tmp_path / "seed1"
-    run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
     old_result = (out / "result.json").read_bytes()
-    run_train(data_root, out, "--overwrite", **{"OPTIM.MAX_EPOCH": 2})
+    run_train(tiny_images_root, out, "--overwrite", **{"OPTIM.MAX_EPOCH": 2})
     archived = [p for p in tmp_path.iterdir() if p.name.startswith("seed1.archived-")]
     assert len(archived) == 1
     assert (archived[0] / "result.json").read_bytes() == old_result
@@ -94,10 +87,10 @@ def test_overwrite_archives_the_old_run(data_root, tmp_path):
     assert (out / MODEL_NAME / "model.pth.tar-2").exists() and not (out / MODEL_NAME / "model.pth.tar-1").exists()
 
 
-def test_eval_only_into_a_training_folder_writes_its_own_files(finished_run, data_root):
+def test_eval_only_into_a_training_folder_writes_its_own_files(finished_run, tiny_images_root):
     out, _ = finished_run
     before = folder_digest(out)
-    run_train(data_root, out, "--eval-only", "--model-dir", str(out), "--load-epoch", "2")
+    run_train(tiny_images_root, out, "--eval-only", "--model-dir", str(out), "--load-epoch", "2")
     after = folder_digest(out)
     evaluation = out / "eval_all_test_ep2"
     assert {k: v for k, v in after.items() if not k.startswith("eval_all_test_ep2")} == before
@@ -153,11 +146,11 @@ def test_leftover_temporaries_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["keep.tmp.txt"]
 
 
-def test_a_changed_split_is_refused(finished_run, data_root, tmp_path):
+def test_a_changed_split_is_refused(finished_run, tiny_images_root, tmp_path):
     out = tmp_path / "seed1"
-    run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
     record = read_json(str(out / "run.json"))
     record["split_fingerprint"] = "0" * 64
     (out / "run.json").write_text(json.dumps(record))
     with pytest.raises(RunMismatchError, match="data split differs"):
-        run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+        run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})

@@ -11,7 +11,7 @@ import train
 from dassl.config import get_cfg_default
 from dassl.utils import load_checkpoint, load_pretrained_weights
 from dassl.utils.safe_load import TRUST_PICKLES_ENV, DamagedFileError, UnsafeFileError, load_pickle_file
-from dassl_helpers import COOP, MODEL_NAME, build, epoch_lrs, reference_datum_pickle, run_train, write_tiny_images
+from dassl_helpers import COOP, MODEL_NAME, build, epoch_lrs, reference_datum_pickle, run_train
 from datasets.derived_files import DerivedFiles, splits_problem
 
 
@@ -40,39 +40,32 @@ def plant_in_checkpoint(path: Path, marker: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("safe_data")
-    write_tiny_images(str(root))
-    return root
-
-
-@pytest.fixture(scope="module")
-def trained(data_root, tmp_path_factory):
+def trained(tiny_images_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("safe_trained") / "run"
-    run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
     return out
 
 
-def test_eval_only_refuses_a_planted_model_checkpoint(trained, data_root, tmp_path, marker):
+def test_eval_only_refuses_a_planted_model_checkpoint(trained, tiny_images_root, tmp_path, marker):
     model_dir = tmp_path / "model"
     (model_dir / MODEL_NAME).mkdir(parents=True)
     checkpoint = model_dir / MODEL_NAME / "model.pth.tar-1"
     checkpoint.write_bytes((trained / MODEL_NAME / "model.pth.tar-1").read_bytes())
     plant_in_checkpoint(checkpoint, marker)
     with pytest.raises(UnsafeFileError, match=r"model\.pth\.tar-1.*posix\.system.*MMA_TRUST_PICKLES=1"):
-        run_train(data_root, tmp_path / "eval", "--eval-only", "--model-dir", str(model_dir), "--load-epoch", "1")
+        run_train(tiny_images_root, tmp_path / "eval", "--eval-only", "--model-dir", str(model_dir), "--load-epoch", "1")
 
 
-def test_automatic_resume_refuses_a_planted_resume_state(trained, data_root, tmp_path, marker):
+def test_automatic_resume_refuses_a_planted_resume_state(trained, tiny_images_root, tmp_path, marker):
     out = tmp_path / "run"
-    run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+    run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
     state = {"epoch": 0, "best_result": 0.0, "extra": {}, "models": {}, "rng": Payload(marker)}
     torch.save(state, out / "resume.pth")
     with pytest.raises(UnsafeFileError, match=r"resume\.pth.*posix\.system"):
-        run_train(data_root, out, **{"OPTIM.MAX_EPOCH": 1})
+        run_train(tiny_images_root, out, **{"OPTIM.MAX_EPOCH": 1})
 
 
-def test_resume_flag_refuses_a_planted_dassl_checkpoint(trained, data_root, tmp_path, marker):
+def test_resume_flag_refuses_a_planted_dassl_checkpoint(trained, tiny_images_root, tmp_path, marker):
     resume_dir = tmp_path / "old"
     (resume_dir / MODEL_NAME).mkdir(parents=True)
     checkpoint = resume_dir / MODEL_NAME / "model.pth.tar-1"
@@ -80,7 +73,7 @@ def test_resume_flag_refuses_a_planted_dassl_checkpoint(trained, data_root, tmp_
     (resume_dir / MODEL_NAME / "checkpoint").write_text("model.pth.tar-1\n")
     plant_in_checkpoint(checkpoint, marker)
     with pytest.raises(UnsafeFileError, match="posix.system"):
-        run_train(data_root, tmp_path / "new", "--resume", str(resume_dir), **{"OPTIM.MAX_EPOCH": 2})
+        run_train(tiny_images_root, tmp_path / "new", "--resume", str(resume_dir), **{"OPTIM.MAX_EPOCH": 2})
 
 
 def test_init_weights_refuses_a_planted_file(trained, marker, tmp_path):

@@ -12,7 +12,7 @@ import train
 from dassl.engine import TRAINER_REGISTRY
 from dassl.engine.stop_request import STOPPED_EXIT_CODE
 from dassl.utils import load_checkpoint
-from dassl_helpers import MODEL_NAME, DasslTinyTrainer, write_tiny_images
+from dassl_helpers import MODEL_NAME, DasslTinyTrainer
 
 STEPS_PER_EPOCH, EPOCHS = 3, 3
 
@@ -59,14 +59,7 @@ def final_state(out):
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stop_data")
-    write_tiny_images(str(root))
-    return root
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(data_root, tmp_path_factory):
+def uninterrupted(tiny_images_root, tmp_path_factory):
     """The final state of an uninterrupted run, per number of loader workers (computed once each)."""
     states = {}
 
@@ -74,7 +67,7 @@ def uninterrupted(data_root, tmp_path_factory):
         if (workers, batch_size) not in states:
             SignalledTrainer.stop_at = None
             out = tmp_path_factory.mktemp(f"uninterrupted{workers}")
-            run(data_root, out, workers, batch_size)
+            run(tiny_images_root, out, workers, batch_size)
             states[workers, batch_size] = final_state(out)
         return states[workers, batch_size]
 
@@ -100,7 +93,7 @@ def assert_same_final_state(out, reference):
         ((9,), signal.SIGTERM, 1),  # batches of 1: the loader worker is signalled 4 batches earlier
     ],
 )
-def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrupted, capsys, stops, signum, workers):
+def test_stop_then_same_command_is_bit_identical(tiny_images_root, tmp_path, uninterrupted, capsys, stops, signum, workers):
     out = tmp_path / "run"
     batch_size = 1 if workers else 4
     SignalledTrainer.signal_to_send = signum
@@ -108,7 +101,7 @@ def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrup
     for stop_at in stops:
         SignalledTrainer.stop_at = stop_at
         with pytest.raises(SystemExit) as exited:
-            run(data_root, out, workers, batch_size)
+            run(tiny_images_root, out, workers, batch_size)
         assert exited.value.code == STOPPED_EXIT_CODE
         printed = capsys.readouterr()
         assert f"{signal.Signals(signum).name} received: finishing the current step" in printed.err
@@ -118,7 +111,7 @@ def test_stop_then_same_command_is_bit_identical(data_root, tmp_path, uninterrup
         assert not (out / "run.lock").exists()
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handlers are restored"
     SignalledTrainer.stop_at = None
-    run(data_root, out, workers, batch_size)
+    run(tiny_images_root, out, workers, batch_size)
     assert not (out / "resume.pth").exists()
     assert_same_final_state(out, uninterrupted(workers, batch_size))
     log = (out / "log.txt").read_text()
