@@ -1,18 +1,21 @@
 """Failures name the file or setting and the fix, and leave earlier results byte-identical."""
 import shutil
 import sys
+import warnings
 
 import pytest
 import torch
 
 import train
-from dassl.engine import TRAINER_REGISTRY
+from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.engine.trainer import NonFiniteLossError
-from dassl.utils import save_torch_atomically
+from dassl.utils import save_torch_atomically, set_random_seed
 from dassl.utils.safe_load import DamagedFileError
 from dassl.utils.torchtools import DiskFullError
 from dassl_helpers import MODEL_NAME, DasslTinyTrainer, folder_digest, run_train
 from datasets.splits import SplitFileError, read_split
+from mma_helpers import mma_trainer_cfg, write_colour_images
+from trainers.kit.training import make_grad_scaler
 
 
 @TRAINER_REGISTRY.register(force=True)
@@ -42,6 +45,39 @@ def test_nan_loss_names_epoch_step_lr_and_precision(tiny_images_root, tmp_path):
     assert "loss is nan at epoch 2/2, batch 1/2 (learning rate 5.0000e-02, precision fp32)" in message
     assert "Lower OPTIM.LR" in message and "fp32" in message
     assert (tmp_path / "resume.pth").is_file(), "the end-of-epoch-1 state is kept"
+
+
+def test_nan_loss_on_the_amp_path_names_amp(tmp_path, tiny_clip_checkpoint, repo_root):
+    """MMA's amp step (autocast + GradScaler; both switch themselves off without CUDA) stops on a NaN
+    loss like the plain step, instead of letting the scaler skip the step and train on."""
+    write_colour_images(tmp_path / "data", "train", per_class=2, seed=0)
+    write_colour_images(tmp_path / "data", "test", per_class=1, seed=1)
+    out = tmp_path / "run"
+    cfg = mma_trainer_cfg(tmp_path / "data", out, tiny_clip_checkpoint, repo_root,
+                          opts=["OPTIM.MAX_EPOCH", "2", "TRAIN.CHECKPOINT_FREQ", "1", "DATALOADER.TRAIN_X.BATCH_SIZE", "3"])
+    cfg.freeze()
+    set_random_seed(cfg.SEED)
+    trainer = build_trainer(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no CUDA: the scaler says it disables itself
+        trainer.scaler = make_grad_scaler("amp")
+    trainer.precision = "amp"
+    train_step, saved = trainer.forward_backward, {}
+
+    def diverging_step(batch):
+        if (trainer.epoch, trainer.batch_idx) == (1, 0):
+            saved.update(folder_digest(out))
+            with torch.no_grad():
+                next(trainer.model.adapter_learner.parameters()).fill_(float("nan"))
+        return train_step(batch)
+
+    trainer.forward_backward = diverging_step
+    with pytest.raises(NonFiniteLossError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # autocast("cuda") without CUDA says it is off
+        trainer.train()
+    assert "loss is nan at epoch 2/2, batch 1/2 (learning rate 2.5000e-02, precision amp)" in str(info.value)
+    assert {"resume.pth", "adapter_learner/model.pth.tar-1"} <= set(saved)
+    assert {name: digest for name, digest in folder_digest(out).items() if name in saved} == saved
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 fp16 and fp32 go through the engine's ``model_backward_and_update`` (which also stops on a NaN loss);
 amp (CUDA only, see ``backbone.effective_precision``) runs the forward under autocast and scales
-the loss with a GradScaler, as the CoOp-family trainers do.
+the loss with a GradScaler, as the CoOp-family trainers do. The scaler skips a step whose gradients
+overflow (normal in fp16), but a NaN or infinite loss is divergence and stops the run there too.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def optimisation_step(trainer, compute: Callable[[], Tuple[Tensor, Optional[Tens
         return loss, output
     with torch.autocast(device_type="cuda", dtype=torch.float16):
         loss, output = compute()
+    trainer.detect_anomaly(loss)
     trainer.model_zero_grad()
     scaler.scale(loss).backward()
     for name in trainer.get_model_names():
