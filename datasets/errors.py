@@ -4,9 +4,7 @@ Every message names the dataset, the path that was looked at, and the fix: the t
 run on the same DATASET.ROOT, tell what is missing and fetch it.
 """
 import os
-from typing import Sequence, Tuple
-
-from dassl.utils.errors import FrameworkError
+from typing import List, Mapping, Sequence, Tuple
 
 from dassl.utils.errors import FrameworkError
 
@@ -44,6 +42,25 @@ class IncompleteDatasetError(FrameworkError, FileNotFoundError):
 FAKE_DATASET_MARKER = ".fake_dataset"
 
 
+def is_fake_copy(dataset_dir: str) -> bool:
+    """Whether tools/make_fake_datasets.py wrote this folder (every class, fewer images)."""
+    return os.path.isfile(os.path.join(dataset_dir, FAKE_DATASET_MARKER))
+
+
+def count_shortfalls(found: Mapping[str, int], expected: Mapping[str, int]) -> List[str]:
+    """``"<what>: F found, E expected"`` for every count that differs from the expected one."""
+    return [f"{key}: {found[key]:,} found, {value:,} expected" for key, value in expected.items() if found[key] != value]
+
+
+def incomplete_dataset_error(dataset: str, dataset_dir: str, problems: Sequence[str], unsaved: str) -> IncompleteDatasetError:
+    """The error for a folder that is not fully extracted; ``unsaved`` says what was not written."""
+    root = os.path.dirname(dataset_dir)
+    return IncompleteDatasetError(
+        f"{dataset}: {dataset_dir} is incomplete ({'; '.join(problems)}), e.g. still being extracted or "
+        f"partly copied. {unsaved}\n{fix_hint(dataset, root)}"
+    )
+
+
 def require_complete(dataset: str, dataset_dir: str, split: Tuple[list, list, list]) -> Tuple[list, list, list]:
     """Refuse a split built from a folder with fewer classes or images than the published ones
     (docs/DATASETS.md), so a half-extracted folder never yields (and saves) a smaller split."""
@@ -54,15 +71,11 @@ def require_complete(dataset: str, dataset_dir: str, split: Tuple[list, list, li
     items = [item for part in split for item in part]
     found = {"classes": len({item.label for item in items}), "images": len(items)}
     expected = {"classes": facts.num_classes}
-    if facts.train is not None and not os.path.isfile(os.path.join(dataset_dir, FAKE_DATASET_MARKER)):
+    if facts.train is not None and not is_fake_copy(dataset_dir):
         expected["images"] = facts.train + facts.val + facts.test
-    short = [f"{key}: {found[key]:,} found, {value:,} expected" for key, value in expected.items() if found[key] != value]
+    short = count_shortfalls(found, expected)
     if short:
-        root = os.path.dirname(dataset_dir)
-        raise IncompleteDatasetError(
-            f"{dataset}: {dataset_dir} is incomplete ({'; '.join(short)}), e.g. still being extracted or "
-            f"partly copied. No split was built or saved from it.\n{fix_hint(dataset, root)}"
-        )
+        raise incomplete_dataset_error(dataset, dataset_dir, short, "No split was built or saved from it.")
     return split
 
 

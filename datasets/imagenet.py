@@ -1,8 +1,8 @@
 """ImageNet-1k: images/train and images/val as wnid class folders, names from classnames.txt.
 
 The official val set is both val and test. The folder listing is cached in preprocessed.pkl
-({"train", "test"}); the few-shot pickle holds only "train". The helpers below are shared with the
-four test-only variants.
+({"train", "test"}), once both folders hold every class and the published number of images; the
+few-shot pickle holds only "train". The helpers below are shared with the four test-only variants.
 """
 import os
 from collections import OrderedDict
@@ -12,8 +12,18 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from dassl.utils import listdir_nohidden
 from dassl.utils.errors import CorruptFileError
 
+from .catalog import lookup
 from .derived_files import DerivedFiles, splits_problem
-from .errors import DatasetNotFoundError, fix_hint, require_dir, require_file
+from .errors import (
+    MAX_LISTED_FILES,
+    DatasetNotFoundError,
+    count_shortfalls,
+    fix_hint,
+    incomplete_dataset_error,
+    is_fake_copy,
+    require_dir,
+    require_file,
+)
 from ._reader import annotation_lines, dataset_root
 from .study import study_protocol
 
@@ -70,6 +80,32 @@ def read_class_folders(dataset: str, image_dir: str, classnames: Dict[str, str],
     return items
 
 
+def require_complete_listing(dataset: str, dataset_dir: str, classnames: Dict[str, str],
+                             listings: Dict[str, List[Datum]]) -> None:
+    """Refuse to cache the listing of a half-extracted ImageNet: images/train and images/val must each
+    hold every class of classnames.txt and (unless it is a fake copy) the published image count."""
+    try:
+        facts = lookup(dataset)
+    except KeyError:
+        return
+    published = {"train": facts.train, "val": facts.test}
+    problems = []
+    for folder, items in listings.items():
+        present = {os.path.basename(os.path.dirname(item.impath)) for item in items}
+        expected = {"classes": facts.num_classes}
+        if not is_fake_copy(dataset_dir):
+            expected["images"] = published[folder]
+        short = count_shortfalls({"classes": len(present), "images": len(items)}, expected)
+        missing = [wnid for wnid in classnames if wnid not in present]
+        if missing:
+            more = f" and {len(missing) - MAX_LISTED_FILES:,} more" if len(missing) > MAX_LISTED_FILES else ""
+            short.append(f"missing or empty class folders {', '.join(missing[:MAX_LISTED_FILES])}{more}")
+        if short:
+            problems.append(f"images/{folder}: {', '.join(short)}")
+    if problems:
+        raise incomplete_dataset_error(dataset, dataset_dir, problems, "No preprocessed.pkl was written from it.")
+
+
 @DATASET_REGISTRY.register()
 class ImageNet(DatasetBase):
     dataset_dir = "imagenet"
@@ -95,6 +131,7 @@ class ImageNet(DatasetBase):
             classnames = read_classnames(name, os.path.join(self.dataset_dir, "classnames.txt"), self.root)
             train = read_class_folders(name, os.path.join(self.image_dir, "train"), classnames, self.root)
             test = read_class_folders(name, os.path.join(self.image_dir, "val"), classnames, self.root)
+            require_complete_listing(name, self.dataset_dir, classnames, {"train": train, "val": test})
             path = files.write_pickle("preprocessed.pkl", {"train": train, "test": test}, "preprocessed split")
             if path:
                 print(f"Saved preprocessed data to {path}")

@@ -170,6 +170,7 @@ def flat_imagenet(fake_data_root: Path, root: Path) -> list:
     (imagenet / "images" / "val").mkdir(parents=True)
     (imagenet / "images" / "train").symlink_to(fake_data_root / "imagenet" / "images" / "train")
     shutil.copy(fake_data_root / "imagenet" / "classnames.txt", imagenet)
+    shutil.copy(fake_data_root / "imagenet" / ".fake_dataset", imagenet)  # every class, fewer images
     pairs = []
     for wnid_dir in sorted((fake_data_root / "imagenet" / "images" / "val").iterdir()):
         for image in wnid_dir.iterdir():

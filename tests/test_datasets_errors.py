@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from datasets.errors import DatasetNotFoundError, MissingImagesError
+from datasets.errors import DatasetNotFoundError, IncompleteDatasetError, MissingImagesError
 from datasets_helpers import linked_copy, load, real_copy
 
 
@@ -85,3 +85,56 @@ def test_variant_uses_imagenet_classnames_when_its_own_copy_is_missing(fake_data
     shutil.copy(fake_data_root / "imagenet" / "classnames.txt", tmp_path / "imagenet")
     data, _ = load(tmp_path, "ImageNetA")
     assert data.num_classes == 200 and data.classnames[0] == "tench"
+
+
+def imagenet_without(fake_data_root, root, train_classes=(), fake=True):
+    """The fake ImageNet, its train class folders linked one by one minus ``train_classes``, as an
+    interrupted extraction leaves it; ``fake=False`` drops the marker, so it is taken for the real one."""
+    source, imagenet = fake_data_root / "imagenet", root / "imagenet"
+    (imagenet / "images" / "train").mkdir(parents=True)
+    (imagenet / "images" / "val").symlink_to(source / "images" / "val")
+    (imagenet / "classnames.txt").symlink_to(source / "classnames.txt")
+    if fake:
+        (imagenet / ".fake_dataset").symlink_to(source / ".fake_dataset")
+    for folder in (source / "images" / "train").iterdir():
+        if folder.name not in train_classes:
+            (imagenet / "images" / "train" / folder.name).symlink_to(folder)
+    return imagenet
+
+
+def test_half_extracted_imagenet_is_refused_before_its_listing_is_cached(fake_data_root, tmp_path):
+    missing = ["n01440764", "n01443537"]  # tench, goldfish: the first two wnids
+    imagenet = imagenet_without(fake_data_root, tmp_path, missing)
+    with pytest.raises(IncompleteDatasetError) as err:
+        load(tmp_path, "ImageNet")
+    message = str(err.value)
+    assert (f"ImageNet: {imagenet} is incomplete (images/train: classes: 998 found, 1,000 expected, missing or "
+            "empty class folders n01440764, n01443537), e.g. still being extracted") in message
+    assert "No preprocessed.pkl was written from it." in message
+    assert_names_fix(message, tmp_path)
+    assert not (imagenet / "preprocessed.pkl").exists()
+    assert not (tmp_path / "output" / "dataset_cache").exists()
+
+    for wnid in missing:  # the extraction finishes
+        (imagenet / "images" / "train" / wnid).symlink_to(fake_data_root / "imagenet" / "images" / "train" / wnid)
+    data, printed = load(tmp_path, "ImageNet")
+    assert (len(data.train_x), len(data.test), data.num_classes) == (2000, 1000, 1000)
+    assert f"Saved preprocessed data to {imagenet / 'preprocessed.pkl'}" in printed
+
+
+def test_imagenet_with_every_class_but_few_images_is_refused_unless_fake(fake_data_root, tmp_path):
+    imagenet = imagenet_without(fake_data_root, tmp_path, fake=False)
+    with pytest.raises(IncompleteDatasetError) as err:
+        load(tmp_path, "ImageNet")
+    assert (f"ImageNet: {imagenet} is incomplete (images/train: images: 2,000 found, 1,281,167 expected; "
+            "images/val: images: 1,000 found, 50,000 expected)") in str(err.value)
+    assert not (imagenet / "preprocessed.pkl").exists()
+
+
+def test_an_existing_imagenet_listing_is_read_without_the_check(fake_data_root, tmp_path):
+    imagenet = imagenet_without(fake_data_root, tmp_path)
+    load(tmp_path, "ImageNet")
+    (imagenet / ".fake_dataset").unlink()  # the folder would now fail the count check
+    data, printed = load(tmp_path, "ImageNet")
+    assert f"Loading preprocessed data from {imagenet / 'preprocessed.pkl'}" in printed
+    assert (len(data.train_x), len(data.test)) == (2000, 1000)
