@@ -1,16 +1,19 @@
 """SIGTERM / SIGINT stop a run after the current step with a resumable state; the same command then
 ends with weights bit-identical to an uninterrupted run (CPU)."""
+import functools
+import json
 import multiprocessing
 import os
 import signal
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 import train
 from dassl.engine import TRAINER_REGISTRY
-from dassl.engine.stop_request import STOPPED_EXIT_CODE
+from dassl.engine.stop_request import STOPPED_EXIT_CODE, StopRequest
 from dassl.utils import load_checkpoint
 from dassl_helpers import MODEL_NAME, DasslTinyTrainer
 
@@ -116,3 +119,96 @@ def test_stop_then_same_command_is_bit_identical(tiny_images_root, tmp_path, uni
     assert_same_final_state(out, uninterrupted(workers, batch_size))
     log = (out / "log.txt").read_text()
     assert log.count("Resumed from") == len(stops)
+
+
+# The attention adapter on the fake EuroSAT with the tiny CLIP. The stop is noted as
+# SIGTERM's handler notes it, from inside a step.
+
+@pytest.fixture
+def step_counter(monkeypatch):
+    """``step_counter(owner, name)`` counts the calls of ``owner.name``; the call that brings ``calls`` to
+    the counter's ``stop_at`` requests a stop of the running trainer."""
+    installed = []
+    install = StopRequest.install
+
+    def noted_install(request):
+        installed.append(request)
+        return install(request)
+
+    monkeypatch.setattr(StopRequest, "install", noted_install)
+
+    def count(owner, name):
+        original, counter = getattr(owner, name), SimpleNamespace(calls=0, stop_at=None)
+
+        def counted(*args, **kwargs):
+            counter.calls += 1
+            if counter.calls == counter.stop_at:
+                installed[-1].requested = "SIGTERM"
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+        return counter
+
+    return count
+
+
+def run_clip_method(data_root, checkpoint, trainer, config, out, *opts):
+    argv = ["--root", str(data_root), "--seed", "1", "--trainer", trainer, "--output-dir", str(out),
+            "--dataset-config-file", "configs/datasets/eurosat.yaml", "--config-file", f"configs/trainers/{config}",
+            "MODEL.BACKBONE.NAME", str(checkpoint), "INPUT.SIZE", "(32, 32)", "USE_CUDA", "False",
+            "DATALOADER.NUM_WORKERS", "0", "TRAIN.PRINT_FREQ", "100", *opts]
+    console = sys.stdout
+    try:
+        train.main(train.build_parser().parse_args(argv), command=["train.py", *argv])
+    finally:
+        sys.stdout = console
+
+
+def stop_then_resume(run_method, out, capsys):
+    """Run until the requested stop (exit 75, resume.pth written), then the same command to the end;
+    returns what each printed."""
+    with pytest.raises(SystemExit) as exited:
+        run_method(out)
+    assert exited.value.code == STOPPED_EXIT_CODE
+    stopped = capsys.readouterr().out
+    assert (out / "resume.pth").is_file() and not (out / "result.json").exists()
+    run_method(out)
+    assert not (out / "resume.pth").exists()
+    return stopped, capsys.readouterr().out
+
+
+def assert_same_checkpoints(reference, resumed, files):
+    for name in files:
+        ours, theirs = load_checkpoint(str(resumed / name)), load_checkpoint(str(reference / name))
+        for key, value in theirs["state_dict"].items():
+            assert torch.equal(value, ours["state_dict"][key]), (name, key)
+        for key, value in (theirs["optimizer"] or {"state": {}})["state"].items():
+            assert all(torch.equal(v, ours["optimizer"]["state"][key][k]) for k, v in value.items()), (name, key)
+    accuracy = [json.loads((folder / "result.json").read_text())["metrics"]["accuracy"] for folder in (reference, resumed)]
+    assert accuracy[0] == accuracy[1]
+
+
+ATTNMMA_OPTS = ("DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.ATTNMMA.PREC", "fp32",
+                "TRAINER.ATTNMMA.PROMPT", "learned", "OPTIM.MAX_EPOCH", "2", "DATALOADER.TRAIN_X.BATCH_SIZE", "2",
+                "DATALOADER.TEST.BATCH_SIZE", "10")
+
+
+def test_attention_adapter_stops_inside_an_epoch_and_resumes_bit_identically(
+        fake_data_root, tiny_clip_checkpoint, tmp_path, capsys, step_counter):
+    """On stored embeddings (shuffled each epoch), with a learned prompt context: two learned modules."""
+    from trainers.attnmma import AttentionMultiModalAdapter
+
+    run_method = functools.partial(run_clip_method, fake_data_root, tiny_clip_checkpoint, "AttentionMultiModalAdapter",
+                                   "AttentionMultiModalAdapter/vit_b16_reference.yaml")
+    batches = step_counter(AttentionMultiModalAdapter, "forward_backward")
+    run_method(tmp_path / "uninterrupted", *ATTNMMA_OPTS)
+    assert batches.calls == 10
+    capsys.readouterr()
+    batches.stop_at = batches.calls + 7  # 5 batches an epoch: epoch 2, batch 2
+    stopped, resumed = stop_then_resume(lambda out: run_method(out, *ATTNMMA_OPTS), tmp_path / "run", capsys)
+    assert "Training on stored embeddings" in stopped
+    assert "Stopped by SIGTERM in epoch 2 after batch 2 of 5" in stopped
+    assert "continuing at epoch 2, batch 3" in resumed
+    assert batches.calls == 20
+    files = [f"{learner}/{name}" for learner in ("adapter", "prompt_learner") for name in ("model.pth.tar-2", "model-best.pth.tar")]
+    assert_same_checkpoints(tmp_path / "uninterrupted", tmp_path / "run", files)
