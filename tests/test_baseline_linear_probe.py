@@ -5,7 +5,13 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
-from trainers.linear_probe.probe_search import COARSE_GRID, fit_probe, probe_accuracy, search_regularisation
+from trainers.linear_probe.probe_search import (
+    COARSE_GRID,
+    RegularisationSearch,
+    fit_probe,
+    probe_accuracy,
+    search_regularisation,
+)
 from trainers.linear_probe import probe_layer
 
 
@@ -98,3 +104,38 @@ def test_c_grid_from_yaml_strings_and_bad_entries():
     for bad in (["1e6", "ten"], [0.0], [-1.0]):
         with pytest.raises(ValueError, match=r"TRAINER.LINEAR_PROBE.C_GRID holds .* positive number"):
             coarse_grid(bad)
+
+
+class Stop(Exception):
+    pass
+
+
+# In the grid, at its end, after a left end, after a right end, and after the last left end: the
+# classifier kept there (fit 22) is the result, restored from the saved state.
+@pytest.mark.parametrize("stop_after", [1, 7, 8, 16, 22])
+def test_a_search_resumed_from_its_saved_state_ends_as_the_uninterrupted_one(overlapping, tmp_path, stop_after):
+    (train_x, train_y), (val_x, val_y) = overlapping
+    expected = search_regularisation(train_x, train_y, val_x, val_y)
+    held = []
+
+    def stop_at_the_fit(search):
+        held.append(len(search.kept))
+        if len(search.scores) == stop_after:
+            raise Stop
+
+    stopped = RegularisationSearch()
+    with pytest.raises(Stop):
+        stopped.run(train_x, train_y, val_x, val_y, after_fit=stop_at_the_fit)
+    assert max(held) <= 2, "only the kept classifier and a pending left end are held"
+    torch.save(stopped.state_dict(), tmp_path / "state.pth")
+    resumed = RegularisationSearch()
+    resumed.load_state_dict(torch.load(tmp_path / "state.pth", weights_only=True))
+    fits = []
+    result = resumed.run(train_x, train_y, val_x, val_y, after_fit=lambda search: fits.append(len(search.scores)))
+    assert len(fits) == resumed.total_fits - stop_after - 1  # every fit after the stop, none before it
+    assert (result.c, result.val_accuracy, result.coarse_c, result.trace) == (
+        expected.c, expected.val_accuracy, expected.coarse_c, expected.trace)
+    for name in ("classes_", "coef_", "intercept_"):
+        assert np.array_equal(getattr(result.classifier, name), getattr(expected.classifier, name))
+    assert np.array_equal(result.classifier.predict(val_x), expected.classifier.predict(val_x))
+    assert hasattr(result.classifier, "n_iter_") == (stop_after != 22), "only a fitted classifier has n_iter_"

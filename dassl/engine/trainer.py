@@ -452,14 +452,20 @@ class SimpleTrainer(TrainerBase):
         self.close_writer()
         raise TrainingStopped(self.stop_request.requested, where, osp.join(self.output_dir, RESUME_FILE))
 
-    def epoch_batches(self) -> Iterator[Tuple[int, Any]]:
-        """(index, batch) pairs of this epoch. A run resumed inside the epoch draws the epoch's order
-        again from the saved RNG states, passes over the batches already trained, then continues
-        with the RNG states of the moment it stopped."""
+    def start_epoch_rng(self) -> Optional[Dict[str, Any]]:
+        """Call first in an epoch: note the RNG states a stop inside it saves, after putting back those
+        of the epoch's start when resuming inside it; returns where that run stopped (else None)."""
         position, self._resume_position = self._resume_position, None
         if position is not None:
             restore_rng_state(position["epoch_rng"])
         self._epoch_start_rng = capture_rng_state()
+        return position
+
+    def epoch_batches(self) -> Iterator[Tuple[int, Any]]:
+        """(index, batch) pairs of this epoch. A run resumed inside the epoch draws the epoch's order
+        again from the saved RNG states, passes over the batches already trained, then continues
+        with the RNG states of the moment it stopped."""
+        position = self.start_epoch_rng()
         batches = iter(self.train_loader_x)
         if position is None:
             return enumerate(batches)
