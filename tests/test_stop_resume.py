@@ -121,8 +121,8 @@ def test_stop_then_same_command_is_bit_identical(tiny_images_root, tmp_path, uni
     assert log.count("Resumed from") == len(stops)
 
 
-# The attention adapter on the fake EuroSAT with the tiny CLIP. The stop is noted as
-# SIGTERM's handler notes it, from inside a step.
+# The attention adapter and the linear probe on the fake EuroSAT with the tiny CLIP. The stop is noted as
+# SIGTERM's handler notes it, from inside a step: a training batch, a feature batch, a C-search fit.
 
 @pytest.fixture
 def step_counter(monkeypatch):
@@ -212,3 +212,52 @@ def test_attention_adapter_stops_inside_an_epoch_and_resumes_bit_identically(
     assert batches.calls == 20
     files = [f"{learner}/{name}" for learner in ("adapter", "prompt_learner") for name in ("model.pth.tar-2", "model-best.pth.tar")]
     assert_same_checkpoints(tmp_path / "uninterrupted", tmp_path / "run", files)
+
+
+@pytest.fixture(scope="module")
+def linear_probe_reference(fake_data_root, tiny_clip_checkpoint, tmp_path_factory):
+    """The uninterrupted linear probe: its output folder and how many fits and encoder calls it made."""
+    from clip.model import CLIP
+    from trainers.linear_probe import probe_search
+
+    out = tmp_path_factory.mktemp("linear_probe") / "uninterrupted"
+    counts = {"fits": 0, "encodings": 0}
+
+    def counted(name, original):
+        def call(*args, **kwargs):
+            counts[name] += 1
+            return original(*args, **kwargs)
+        return call
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(probe_search, "fit_probe", counted("fits", probe_search.fit_probe))
+        patch.setattr(CLIP, "encode_image", counted("encodings", CLIP.encode_image))
+        run_clip_method(fake_data_root, tiny_clip_checkpoint, "LinearProbe", "LinearProbe/vit_b16.yaml", out,
+                        *LINEAR_PROBE_OPTS)
+    return out, counts
+
+
+LINEAR_PROBE_OPTS = ("DATASET.NUM_SHOTS", "4", "DATALOADER.TEST.BATCH_SIZE", "7")  # 5 train, 2 val feature batches
+
+
+@pytest.mark.parametrize("step, k, where", [
+    ("encodings", 2, "after train feature batch 2 of 5"),
+    ("fits", 5, "after C-search fit 5 of 23"),  # in the coarse grid
+    ("fits", 22, "after C-search fit 22 of 23"),  # between the two ends of the last bisection
+])
+def test_linear_probe_stops_after_a_feature_batch_or_fit_and_resumes_without_redoing_it(
+        fake_data_root, tiny_clip_checkpoint, tmp_path, capsys, step_counter, linear_probe_reference, step, k, where):
+    from clip.model import CLIP
+    from trainers.linear_probe import probe_search
+
+    reference, uninterrupted = linear_probe_reference
+    assert uninterrupted["fits"] == 23
+    work = {"fits": step_counter(probe_search, "fit_probe"), "encodings": step_counter(CLIP, "encode_image")}
+    work[step].stop_at = k
+    run_method = functools.partial(run_clip_method, fake_data_root, tiny_clip_checkpoint, "LinearProbe",
+                                   "LinearProbe/vit_b16.yaml")
+    stopped, resumed = stop_then_resume(lambda out: run_method(out, *LINEAR_PROBE_OPTS), tmp_path / "run", capsys)
+    assert f"Stopped by SIGTERM while fitting the probe, {where}" in stopped
+    assert {name: counter.calls for name, counter in work.items()} == uninterrupted, \
+        "a feature batch or fit finished before the stop was done again"
+    assert_same_checkpoints(reference, tmp_path / "run", ["linear_probe/model.pth.tar-1"])

@@ -5,17 +5,17 @@ train and validation images; C is searched on the validation features (``probe_s
 classifier is stored in an ``nn.Linear`` (``linear_probe``, float64) so that the engine's test,
 checkpoints and ``--eval-only`` work as for any trainer. The fit happens once, whatever
 OPTIM.MAX_EPOCH says. Unlike ``lpclip``, which draws its own few-shot samples with numpy, the probe sees
-the framework's few-shot split, the same images as every other method.
+the framework's few-shot split, the same images as every other method. On SIGTERM / SIGINT the fit
+stops after the current feature batch or C-search fit, keeping the finished ones in ``resume.pth``.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from clip.model import CLIP
 from dassl.config import CfgNode
 from dassl.data import build_data_loader
 from dassl.data.datasets.base_dataset import Datum
@@ -25,7 +25,8 @@ from dassl.utils.errors import ConfigValueError
 
 from ..kit.backbone import check_precision, load_backbone
 from ..kit.checkpoints import load_learners
-from .probe_search import COARSE_GRID, search_regularisation
+from .features import ExtractedFeatures
+from .probe_search import COARSE_GRID, RegularisationSearch
 
 CONFIG_NODE = "TRAINER.LINEAR_PROBE"
 LEARNER_NAME = "linear_probe"
@@ -54,16 +55,6 @@ def coarse_grid(values) -> List[float]:
             raise ConfigValueError(f"{CONFIG_NODE}.C_GRID holds {value!r}; every entry must be a positive number such as 1.0e+6.")
         grid.append(c)
     return grid
-
-
-@torch.no_grad()
-def extract_features(clip_model: CLIP, loader, device: torch.device) -> Tuple[np.ndarray, np.ndarray]:
-    """Image-encoder outputs (float64, not normalised) and labels of every image of ``loader``."""
-    features, labels = [], []
-    for batch in loader:
-        features.append(clip_model.encode_image(batch["img"].to(device)).double().cpu())
-        labels.append(batch["label"])
-    return torch.cat(features).numpy(), torch.cat(labels).numpy()
 
 
 def probe_layer(classifier, num_classes: int, feature_dim: int) -> nn.Linear:
@@ -99,6 +90,9 @@ class LinearProbe(TrainerX):
         feature_dim = self.clip_model.visual.output_dim
         self.probe = nn.Linear(feature_dim, self.num_classes, dtype=torch.float64).to(self.device)
         self.register_model(LEARNER_NAME, self.probe, None, None)
+        pcfg = self.cfg.TRAINER.LINEAR_PROBE
+        self.features = ExtractedFeatures()
+        self.search = RegularisationSearch(coarse_grid(pcfg.C_GRID), pcfg.NUM_STEP, pcfg.MAX_ITER)
         if self.max_epoch != 1:
             print(f"LinearProbe fits once; OPTIM.MAX_EPOCH {self.max_epoch} is read as 1")
             self.max_epoch = 1
@@ -125,16 +119,13 @@ class LinearProbe(TrainerX):
         )
 
     def run_epoch(self) -> None:
-        pcfg = self.cfg.TRAINER.LINEAR_PROBE
-        train_x, train_y = extract_features(
-            self.clip_model, self.feature_loader(self.dm.dataset.train_x, "train"), self.device
-        )
-        val_x, val_y = extract_features(self.clip_model, self.feature_loader(self.validation_split(), "val"), self.device)
+        self.start_epoch_rng()  # on resuming: the RNG states of the start, from which the val shots are drawn again
+        train_x, train_y = self.split_features("train", self.dm.dataset.train_x)
+        val_x, val_y = self.split_features("val", self.validation_split())
         print(f"Features: train {train_x.shape}, val {val_x.shape}")
-        result = search_regularisation(
-            train_x, train_y, val_x, val_y, coarse_grid=coarse_grid(pcfg.C_GRID), num_step=pcfg.NUM_STEP,
-            max_iter=pcfg.MAX_ITER,
-        )
+        if self.search.scores:
+            print(f"Resuming the C search: {len(self.search.scores)} of {self.search.total_fits} fits were done before the stop")
+        result = self.search.run(train_x, train_y, val_x, val_y, after_fit=self._after_fit)
         print(f"Coarse search: best C {result.coarse_c:g}")
         for step, (left_c, left_acc, right_c, right_acc) in enumerate(result.trace, start=1):
             print(f"step [{step}/{len(result.trace)}] C {left_c:.4g}: val {left_acc:.2f}% | C {right_c:.4g}: val {right_acc:.2f}%")
@@ -143,6 +134,42 @@ class LinearProbe(TrainerX):
         self.probe.load_state_dict(layer.state_dict())
         self.write_scalar("train/val_acc", result.val_accuracy, 0)
         self.write_scalar("train/C", result.c, 0)
+
+    def feature_batches(self, images: int) -> int:
+        return -(-images // self.cfg.DATALOADER.TEST.BATCH_SIZE)
+
+    def split_features(self, split: str, data: List[Datum]) -> Tuple[np.ndarray, np.ndarray]:
+        """Features and labels of ``data``; the images extracted before a stop are not encoded again."""
+        done = self.features.count(split)
+        if done:
+            print(f"Resuming the {split} features: {done:,} of {len(data):,} images were extracted before the stop")
+        if done < len(data):
+            total = self.feature_batches(len(data))
+
+            def after_batch() -> None:
+                finished = self.feature_batches(self.features.count(split))
+                self.stop_if_requested(f"while fitting the probe, after {split} feature batch {finished} of {total}",
+                                       batches_done=self.steps_done())
+
+            self.features.extend(split, self.clip_model, self.feature_loader(data[done:], split), self.device, after_batch)
+        return self.features.arrays(split)
+
+    def _after_fit(self, search: RegularisationSearch) -> None:
+        self.stop_if_requested(f"while fitting the probe, after C-search fit {len(search.scores)} of {search.total_fits}",
+                               batches_done=self.steps_done())
+
+    def steps_done(self) -> int:
+        """Finished units of the fit (feature batches, then C-search fits): where a stopped fit resumes."""
+        batches = sum(self.feature_batches(self.features.count(split)) for split in ("train", "val"))
+        return batches + len(self.search.scores)
+
+    def extra_training_state(self) -> Dict[str, Any]:
+        return {"features": self.features.state_dict(), "search": self.search.state_dict()}
+
+    def load_extra_training_state(self, state: Dict[str, Any]) -> None:
+        if state:
+            self.features.load_state_dict(state["features"])
+            self.search.load_state_dict(state["search"])
 
     @torch.no_grad()
     def model_inference(self, input: Tensor) -> Tensor:
