@@ -20,7 +20,7 @@ from dassl.utils import atomic_path, read_json, write_json
 from dassl.utils.code_version import code_version
 from dassl.utils.errors import FrameworkError
 
-from .result_neutral import RESULT_NEUTRAL_KEYS
+from dassl.utils.result_neutral import RESULT_NEUTRAL_KEYS
 
 CONFIG_RECORD = "config.yaml"
 RUN_RECORD = "run.json"
