@@ -17,11 +17,15 @@
 # run, e.g. "DATALOADER.NUM_WORKERS 0 USE_CUDA False"), DATASETS / XD_DATASETS / DG_DATASETS (the
 # dataset lists of run_examples.sh and run_xd_dg.sh), QUIET=1 (a run's output goes only to its log.txt),
 # BACKBONE (NAME or NAME:TAG, e.g. ViT-L-14:datacomp_xl_s13b_b90k: every run uses that CLIP instead of
-# the config's, and <cfg> below becomes <cfg>@<NAME>.<TAG> so runs on different backbones stay apart).
+# the config's, and <cfg> below becomes <cfg>@<NAME>.<TAG> so runs on different backbones stay apart),
+# CONFIG_TAG (the name of the folder of runs whose EXTRA_OPTS can change the numbers, see below).
 #
 # Layout: $OUTPUT/<protocol>/<phase>/<dataset>/shots_<K>/<TRAINER>/<cfg>/seed<S>. A run is skipped
 # only when its result.json exists; an unfinished run is started again with the same command and the
-# engine resumes it from its last completed epoch.
+# engine resumes it from its last completed epoch. EXTRA_OPTS that can change a run's numbers (any key
+# but the result-neutral ones: workers, print frequency, device, caches) make <cfg> <cfg>_<CONFIG_TAG>,
+# or <cfg>_<hash of those options> without a tag (tools/config_tag.py), so an ablation never reuses or
+# overwrites the default runs; with BACKBONE as well it is <cfg>_<tag>@<NAME>.<TAG>.
 
 set -euo pipefail
 
@@ -41,6 +45,7 @@ PYTHON="${PYTHON:-python}"
 EXTRA_OPTS="${EXTRA_OPTS:-}"
 QUIET="${QUIET:-0}"
 BACKBONE="${BACKBONE:-}"
+CONFIG_TAG="${CONFIG_TAG:-}"
 DATASETS="${DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101 imagenet}"
 XD_DATASETS="${XD_DATASETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
 DG_DATASETS="${DG_DATASETS:-imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
@@ -65,8 +70,16 @@ require_int() {  # require_int NAME VALUE
     [[ "$2" =~ ^-?[0-9]+$ ]] || die "$1 must be an integer, got '$2'"
 }
 
+options_hash() {  # options_hash: the hash of EXTRA_OPTS' result-changing options, "" when none
+    if [[ -z "$EXTRA_OPTS" ]]; then return 0; fi
+    require_python
+    local words=()
+    read -r -a words <<< "$EXTRA_OPTS"
+    "$PYTHON" "$REPO_ROOT/tools/config_tag.py" "${words[@]}"
+}
+
 run_dir() {  # run_dir PROTOCOL PHASE DATASET SHOTS CFG SEED
-    local cfg="$5"
+    local cfg="$5$CONFIG_SUFFIX"
     if [[ -n "$BACKBONE" ]]; then cfg="$cfg@$(echo "$BACKBONE" | tr '/:' '-.')"; fi
     echo "$OUTPUT/$1/$2/$3/shots_$4/$TRAINER/$cfg/seed$6"
 }
@@ -105,11 +118,23 @@ check_run_args() {  # check_run_args DATASET SEED CFG: fail early on a typo
 }
 
 finished() {  # finished OUTDIR: true (and says so) when the run already wrote its result.json
-    if [[ -f "$1/result.json" ]]; then
-        echo "skip: $1 is finished (result.json exists)"
-        return 0
+    [[ -f "$1/result.json" ]] || return 1
+    local recorded
+    if [[ -n "$CONFIG_TAG" && -f "$1/$TAG_RECORD" ]]; then
+        recorded="$(sed -n 's/^options_hash //p' "$1/$TAG_RECORD")"
+        [[ "$recorded" == "$OPTIONS_HASH" ]] || die "$1 is a run of CONFIG_TAG=$CONFIG_TAG with other options:
+  recorded: $(sed -n 's/^options //p' "$1/$TAG_RECORD")
+  now:      $TAGGED_OPTS
+Give these options another tag (or none: their hash then names the folder), or move that folder away to run it again."
     fi
-    return 1
+    echo "skip: $1 is finished (result.json exists)"
+}
+
+write_tag_record() {  # write_tag_record OUTDIR: which options CONFIG_TAG stands for (tools/config_tag.py reads it)
+    if [[ -z "$CONFIG_TAG" ]]; then return 0; fi
+    mkdir -p "$1"
+    printf 'tag %s\noptions_hash %s\noptions %s\n' "$CONFIG_TAG" "$OPTIONS_HASH" "$TAGGED_OPTS" > "$1/$TAG_RECORD.tmp"
+    mv "$1/$TAG_RECORD.tmp" "$1/$TAG_RECORD"
 }
 
 last_saved_epoch() {  # last_saved_epoch MODEL_DIR: the largest E of MODEL_DIR/<model>/model.pth.tar-E
@@ -142,6 +167,7 @@ launch() {  # launch OUTDIR DATASET CFG SEED, with the arrays RUN_FLAGS and RUN_
     method_file="$(method_yaml "$3")"
     read -r -a extra <<< "$EXTRA_OPTS"
     echo ">>> $TRAINER $3 | $2 | seed $4 -> $outdir"
+    write_tag_record "$outdir"
     backbone_args
     local command=("$PYTHON" "$REPO_ROOT/train.py" --root "$DATA" --seed "$4" --trainer "$TRAINER"
         --dataset-config-file "$dataset_file" --config-file "$method_file" --output-dir "$outdir"
@@ -164,6 +190,19 @@ select_device() {  # select_device GPU: a GPU index for CUDA_VISIBLE_DEVICES, or
         export CUDA_VISIBLE_DEVICES="$1"
     fi
 }
+
+# Fixed once, from EXTRA_OPTS as the method's settings.sh and the caller left it: options a script adds
+# later (a study's setting, the device) do not change the folder of the plain runs.
+OPTIONS_HASH="$(options_hash)" || exit 1
+TAGGED_OPTS="$EXTRA_OPTS"
+TAG_RECORD=config_tag.txt
+CONFIG_SUFFIX=""
+if [[ -n "$CONFIG_TAG" ]]; then
+    [[ "$CONFIG_TAG" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "CONFIG_TAG '$CONFIG_TAG' cannot name a folder: use letters, digits and . _ + - (starting with a letter or digit), e.g. CONFIG_TAG=no_shared"
+    CONFIG_SUFFIX="_$CONFIG_TAG"
+elif [[ -n "$OPTIONS_HASH" ]]; then
+    CONFIG_SUFFIX="_$OPTIONS_HASH"
+fi
 
 print_tables() {
     require_python

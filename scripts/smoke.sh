@@ -11,7 +11,8 @@
 # Re-running is safe and fast: what exists is reused and finished runs are skipped.
 # Environment: PYTHON (default python), SMOKE_DATASETS (default "eurosat dtd"), SMOKE_SEEDS ("1 2"),
 # QUIET (default 1: each run's output goes only to its log.txt; 0 shows it), EXTRA_OPTS (KEY VALUE
-# overrides appended to the smoke settings, e.g. "TRAINER.MMADAPTER.EVAL_PREC bf16").
+# overrides appended to the smoke settings, e.g. "TRAINER.MMADAPTER.EVAL_PREC bf16"), CONFIG_TAG (the
+# runs' config folder is vit_b16_ep5_<CONFIG_TAG>; default "smoke", see below).
 set -euo pipefail
 START_SECONDS=$SECONDS
 
@@ -41,6 +42,15 @@ CLIP_FILE="$WORK/tiny_clip_vit.pt"
 if [[ ! -f "$CLIP_FILE" ]]; then
     "$PYTHON" "$REPO_ROOT/tools/make_tiny_clip.py" --arch vit --out "$CLIP_FILE"
 fi
+
+# The smoke settings are not the paper's: the runs go to the config folder vit_b16_ep5_smoke, or
+# vit_b16_ep5_smoke_<hash> when the caller's EXTRA_OPTS can change the numbers (tools/config_tag.py).
+CALLER_OPTS_HASH=""
+if [[ -n "${EXTRA_OPTS:-}" ]]; then
+    read -r -a CALLER_OPTS <<< "$EXTRA_OPTS"
+    CALLER_OPTS_HASH="$("$PYTHON" "$REPO_ROOT/tools/config_tag.py" "${CALLER_OPTS[@]}")"
+fi
+export CONFIG_TAG="${CONFIG_TAG:-smoke${CALLER_OPTS_HASH:+_$CALLER_OPTS_HASH}}"
 
 # The tiny CLIP has 2 blocks per tower and 32x32 inputs: adapters go into blocks 1..2.
 export DATA="$WORK/data" OUTPUT="$WORK/output" PYTHON QUIET="${QUIET:-1}"

@@ -34,9 +34,12 @@ COMMANDS_LOG = "SCRIPT_COMMANDS_LOG"
 
 
 def script_env(output: Path, data: Path, extra_opts: str, python: str = sys.executable, **more: str) -> Dict[str, str]:
-    """The environment of a script run: its Python, data and output roots, EXTRA_OPTS, quiet runs."""
+    """The environment of a script run: its Python, data and output roots, EXTRA_OPTS, quiet runs.
+
+    The tiny-CLIP options change the numbers, so the runs go to the config folder ``<cfg>_tiny``
+    (CONFIG_TAG=tiny) unless ``more`` sets CONFIG_TAG."""
     return dict(os.environ, PYTHON=str(python), DATA=str(data), OUTPUT=str(output), EXTRA_OPTS=extra_opts,
-                QUIET="1", OMP_NUM_THREADS="1", **more)
+                QUIET="1", OMP_NUM_THREADS="1", **{"CONFIG_TAG": "tiny", **more})
 
 
 def run_script(script: Path, *args: str, env: Dict[str, str], expect_rc: int = 0) -> subprocess.CompletedProcess:

@@ -56,12 +56,12 @@ def test_base_to_novel_both_protocols_and_skips(env_for, tmp_path, launched):
     log += run("run_examples_reference", "cpu", "1", env=env)
     out = tmp_path / "output" / "base2new"
     for cfg in ("vit_b16_coop", "vit_b16_reference"):
-        base = result(out / f"train_base/eurosat/shots_16/{TRAINER}/{cfg}/seed1")
-        new = result(out / f"test_new/eurosat/shots_16/{TRAINER}/{cfg}/seed1")
+        base = result(out / f"train_base/eurosat/shots_16/{TRAINER}/{cfg}_tiny/seed1")
+        new = result(out / f"test_new/eurosat/shots_16/{TRAINER}/{cfg}_tiny/seed1")
         assert (base["subsample"], new["subsample"]) == ("base", "new")
         assert base["config_files"]["method"].endswith(f"{TRAINER}/{cfg}.yaml")
-        assert f"AttnMMA ({cfg}) = {TRAINER} / {cfg}" in log  # one column group per config in the report
-    reference_test_log = (out / f"test_new/eurosat/shots_16/{TRAINER}/vit_b16_reference/seed1/log.txt").read_text()
+        assert f"AttnMMA ({cfg}_tiny) = {TRAINER} / {cfg}_tiny" in log  # one column group per config
+    reference_test_log = (out / f"test_new/eurosat/shots_16/{TRAINER}/vit_b16_reference_tiny/seed1/log.txt").read_text()
     assert "TEST.FINAL_MODEL is best_val: loading model-best.pth.tar" in reference_test_log
     # Every run stores and reuses the image embeddings under $OUTPUT/embeddings.
     assert all(option_values(c)["TRAINER.ATTNMMA.FEATURE_CACHE_DIR"] == f"{tmp_path}/output/embeddings"
@@ -77,13 +77,13 @@ def test_cross_dataset_and_few_shot(env_for, tmp_path):
     run("run_xd_dg", "cpu", "1", env=xd_env)
     run("fewshot", "dtd", "1", "2", env=env)
     out = tmp_path / "output"
-    source = out / f"xd/train/imagenet/shots_16/{TRAINER}/vit_b16_coop/seed1"
+    source = out / f"xd/train/imagenet/shots_16/{TRAINER}/vit_b16_coop_tiny/seed1"
     assert result(source)["num_images"] == 1000
     log = (source / "log.txt").read_text()  # ImageNet's val set is its test set: encoded once, used for both
     assert "Evaluating on stored embeddings: test (1,000 images)" in log and "stored embeddings: val" not in log
     assert "Evaluate on the *val* set" in log
-    assert result(out / f"xd/test/eurosat/shots_16/{TRAINER}/vit_b16_coop/seed1")["subsample"] == "all"
-    assert result(out / f"fewshot/train_all/dtd/shots_2/{TRAINER}/vit_b16_coop/seed1")["shots"] == 2
+    assert result(out / f"xd/test/eurosat/shots_16/{TRAINER}/vit_b16_coop_tiny/seed1")["subsample"] == "all"
+    assert result(out / f"fewshot/train_all/dtd/shots_2/{TRAINER}/vit_b16_coop_tiny/seed1")["shots"] == 2
 
 
 def run_status(script: str, *args: str, env, expect_rc: int) -> subprocess.CompletedProcess:
@@ -96,8 +96,8 @@ def test_a_study_for_the_three_methods(env_for, tmp_path, launched, fake_data_ro
     root = tmp_path / "output" / "studies" / "label_noise" / "rate_0.2" / "base2new"
     for trainer, cfg in ((TRAINER, "vit_b16_coop"), ("MultiModalAdapter", "vit_b16_ep5"),
                          ("CLIP_Adapter", "vit_b16_arxiv")):
-        assert result(root / f"train_base/eurosat/shots_16/{trainer}/{cfg}/seed1")["subsample"] == "base"
-        assert result(root / f"test_new/eurosat/shots_16/{trainer}/{cfg}/seed1")["subsample"] == "new"
+        assert result(root / f"train_base/eurosat/shots_16/{trainer}/{cfg}_tiny/seed1")["subsample"] == "base"
+        assert result(root / f"test_new/eurosat/shots_16/{trainer}/{cfg}_tiny/seed1")["subsample"] == "new"
         assert f" = {trainer} / {cfg}" in log  # the report's column group of that method
     assert "##### label_noise: rate_0.2" in log
     assert all(option_values(c)["DATASET.LABEL_NOISE_RATE"] == "0.2" for c in launched.commands)
@@ -121,8 +121,8 @@ def test_each_study_of_the_attention_adapter(env_for, tmp_path, launched, study)
     run("study", study, "attnmma", "eurosat", "1", env=env_for(**settings_env))
     for setting, options in expected.items():
         root = tmp_path / "output" / "studies" / study / setting / "base2new"
-        base = result(root / f"train_base/eurosat/shots_16/{TRAINER}/vit_b16_coop/seed1")
-        new = result(root / f"test_new/eurosat/shots_16/{TRAINER}/vit_b16_coop/seed1")
+        base = result(root / f"train_base/eurosat/shots_16/{TRAINER}/vit_b16_coop_tiny/seed1")
+        new = result(root / f"test_new/eurosat/shots_16/{TRAINER}/vit_b16_coop_tiny/seed1")
         assert (base["subsample"], new["subsample"]) == ("base", "new")
         runs = [option_values(c) for c in launched.commands if f"/studies/{study}/{setting}/" in " ".join(c)]
         assert len(runs) == 2 and all(run_options.items() >= options.items() for run_options in runs)
@@ -133,11 +133,11 @@ def test_each_study_of_the_attention_adapter(env_for, tmp_path, launched, study)
 def test_text_noise_scores_the_clean_model_with_noisy_names(env_for, tmp_path, launched):
     run("study", "text_noise", "attnmma", "eurosat", "1", "vit_b16_reference", env=env_for(TYPO_RATES="0.2"))
     study = tmp_path / "output" / "studies" / "text_noise"
-    clean = study / f"clean/base2new/train_base/eurosat/shots_16/{TRAINER}/vit_b16_reference/seed1"
+    clean = study / f"clean/base2new/train_base/eurosat/shots_16/{TRAINER}/vit_b16_reference_tiny/seed1"
     assert result(clean)["subsample"] == "base"
     noisy = study / "typo_swap_0.2/base2new"
     for phase, subsample in (("train_base", "base"), ("test_new", "new")):
-        run_dir = noisy / f"{phase}/eurosat/shots_16/{TRAINER}/vit_b16_reference/seed1"
+        run_dir = noisy / f"{phase}/eurosat/shots_16/{TRAINER}/vit_b16_reference_tiny/seed1"
         assert result(run_dir)["subsample"] == subsample
         assert f'Loading weights to adapter from "{clean}/adapter/model-best.pth.tar"' in (run_dir / "log.txt").read_text()
     evaluations = [c for c in launched.commands if "--eval-only" in c]

@@ -71,8 +71,8 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
 
     # Base-to-novel: run_examples does train + test; the single-step scripts then find them finished.
     log = run(method, "run_examples", "cpu", "1", env=env)
-    train_dir = output / f"base2new/train_base/eurosat/shots_16/{trainer}/{b2n_cfg}/seed1"
-    test_dir = output / f"base2new/test_new/eurosat/shots_16/{trainer}/{b2n_cfg}/seed1"
+    train_dir = output / f"base2new/train_base/eurosat/shots_16/{trainer}/{b2n_cfg}_tiny/seed1"
+    test_dir = output / f"base2new/test_new/eurosat/shots_16/{trainer}/{b2n_cfg}_tiny/seed1"
     base, new = result(train_dir), result(test_dir)
     assert (base["trainer"], base["subsample"], base["num_images"]) == (trainer, "base", 10)
     assert (new["subsample"], new["num_images"]) == ("new", 10)
@@ -90,23 +90,23 @@ def test_every_script_of_the_method(method, tmp_path, fake_data_root, tiny_clip_
 
     # Cross-dataset: train on ImageNet (1 shot). Learning prompts for 1000 classes takes too long on a
     # CPU, so the source runs of the methods that encode many prompts read EuroSAT's images in ImageNet's place.
-    source_env = env
-    if method in TEXT_HEAVY:
-        source_env = dict(env, EXTRA_OPTS=env["EXTRA_OPTS"] + " DATASET.NAME EuroSAT")
-    run(method, "xd_train", "1", env=dict(source_env, EXTRA_OPTS=source_env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1"))
-    source_dir = output / f"xd/train/imagenet/shots_16/{trainer}/{xd_cfg}/seed1"
+    # The same options for every script of the protocol: the tag stands for them.
+    xd_opts = env["EXTRA_OPTS"] + " DATASET.NUM_SHOTS 1" + (" DATASET.NAME EuroSAT" if method in TEXT_HEAVY else "")
+    xd_env = dict(env, EXTRA_OPTS=xd_opts)
+    run(method, "xd_train", "1", env=xd_env)
+    source_dir = output / f"xd/train/imagenet/shots_16/{trainer}/{xd_cfg}_tiny/seed1"
     if method not in TEXT_HEAVY:
         assert (result(source_dir)["dataset"], result(source_dir)["num_images"]) == ("ImageNet", 1000)
-    run(method, "xd_test", "eurosat", "1", env=env)
-    log = run(method, "run_xd_dg", "cpu", "1", env=env)
-    target_dir = output / f"xd/test/eurosat/shots_16/{trainer}/{xd_cfg}/seed1"
+    run(method, "xd_test", "eurosat", "1", env=xd_env)
+    log = run(method, "run_xd_dg", "cpu", "1", env=xd_env)
+    target_dir = output / f"xd/test/eurosat/shots_16/{trainer}/{xd_cfg}_tiny/seed1"
     assert skipped(log) == [str(source_dir), str(target_dir)]
     assert (result(target_dir)["dataset"], result(target_dir)["subsample"]) == ("EuroSAT", "all")
 
     # Few-shot: the 2-shot default config follows CoOp's schedule where the method has one (PromptSRC:
     # the GPA setting the release gives EuroSAT).
     run(method, "fewshot", "eurosat", "1", "2", env=env)
-    fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{trainer}/{fewshot_cfg}/seed1")
+    fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{trainer}/{fewshot_cfg}_tiny/seed1")
     assert (fewshot["shots"], fewshot["subsample"], fewshot["num_images"]) == (2, "all", 20)
 
 
@@ -114,7 +114,7 @@ def test_linear_probe_fewshot_script(tmp_path, fake_data_root, tiny_clip_checkpo
     output = tmp_path / "output"
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint), warm_python)
     run("linear_probe", "fewshot", "eurosat", "1", "2", env=env)
-    run_dir = output / "fewshot/train_all/eurosat/shots_2/LinearProbe/vit_b16/seed1"
+    run_dir = output / "fewshot/train_all/eurosat/shots_2/LinearProbe/vit_b16_tiny/seed1"
     fewshot = result(run_dir)
     assert (fewshot["trainer"], fewshot["shots"], fewshot["num_images"]) == ("LinearProbe", 2, 20)
     log = (run_dir / "log.txt").read_text()

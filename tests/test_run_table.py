@@ -12,6 +12,7 @@ from PIL import Image
 
 from clip.model import build_model
 from trainers.kit.shared_backbone import SharedBackbones
+from tools.config_tag import config_folder
 from tools.run_table import main as run_table_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +27,9 @@ def tiny_opts(clip_checkpoint):
             "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATALOADER.TEST.BATCH_SIZE", "7"]
 
 
-def run_folders(output: Path, seed: str):
-    model = f"eurosat/shots_16/MultiModalAdapter/vit_b16_ep5/seed{seed}"
+def run_folders(output: Path, seed: str, opts):
+    """The scripts' folders; the tiny options change the numbers, so their hash names the config folder."""
+    model = f"eurosat/shots_16/MultiModalAdapter/{config_folder('vit_b16_ep5', opts)}/seed{seed}"
     return output / "base2new/train_base" / model, output / "base2new/test_new" / model
 
 
@@ -37,7 +39,7 @@ def test_run_table_equals_the_scripts(tmp_path, fake_data_root, tiny_clip_checkp
     opts = tiny_opts(tiny_clip_checkpoint)
     scripts_output = tmp_path / "scripts"
     env = dict(os.environ, PYTHON=sys.executable, DATA=str(fake_data_root), OUTPUT=str(scripts_output),
-               EXTRA_OPTS=" ".join(opts), QUIET="1", OMP_NUM_THREADS="1", CONFIG_TAG="")
+               EXTRA_OPTS=" ".join(opts), QUIET="1", OMP_NUM_THREADS="1")
     for script in ("base2new_train.sh", "base2new_test.sh"):
         done = subprocess.run(["bash", str(SCRIPTS / script), "eurosat", "1"], env=env, cwd=REPO_ROOT,
                               capture_output=True, text=True)
@@ -55,22 +57,22 @@ def test_run_table_equals_the_scripts(tmp_path, fake_data_root, tiny_clip_checkp
     assert "### Base-to-novel generalization" in printed and "MMA = MultiModalAdapter / vit_b16_ep5" in printed
     assert "Whole table: 1 datasets x 2 seeds in" in printed
 
-    for ours, theirs in zip(run_folders(table_output, "1"), run_folders(scripts_output, "1")):
+    for ours, theirs in zip(run_folders(table_output, "1", opts), run_folders(scripts_output, "1", opts)):
         mine, reference = (json.loads((d / "result.json").read_text()) for d in (ours, theirs))
         assert mine["metrics"] == reference["metrics"]
         assert (mine["subsample"], mine["seed"], mine["num_images"]) == (
             reference["subsample"], reference["seed"], reference["num_images"])
     checkpoint, reference = (
         torch.load(d / "adapter_learner/model.pth.tar-2", weights_only=False)["state_dict"]
-        for d in (run_folders(table_output, "1")[0], run_folders(scripts_output, "1")[0]))
+        for d in (run_folders(table_output, "1", opts)[0], run_folders(scripts_output, "1", opts)[0]))
     assert checkpoint.keys() == reference.keys()
     assert all(torch.equal(checkpoint[k], reference[k]) for k in reference)
 
-    logs = {seed: [(d / "log.txt").read_text() for d in run_folders(table_output, seed)] for seed in ("1", "2")}
+    logs = {seed: [(d / "log.txt").read_text() for d in run_folders(table_output, seed, opts)] for seed in ("1", "2")}
     assert "Decoded 10 evaluation images into memory" in logs["1"][0]
     assert "Decoded 10 evaluation images into memory" in logs["1"][1]
     assert "evaluation images into memory" not in logs["2"][0] + logs["2"][1]
-    assert json.loads((run_folders(table_output, "2")[1] / "result.json").read_text())["seed"] == 2
+    assert json.loads((run_folders(table_output, "2", opts)[1] / "result.json").read_text())["seed"] == 2
 
     run_table_main(["--root", str(fake_data_root), "--output", str(table_output), "--datasets", "eurosat",
                     "--seeds", "1", "--opts", *opts])

@@ -31,7 +31,7 @@ def test_cross_dataset_and_domain_generalization(tmp_path, fake_data_root, tiny_
     run_script(SCRIPTS / "xd_test.sh", "imagenet_a", "1", "vit_b16_ep1_xd", "1", env=env)
     done = run_script(SCRIPTS / "run_xd_dg.sh", "cpu", "1", env=env)
 
-    model = f"shots_16/{TRAINER}/vit_b16_ep1_xd/seed1"
+    model = f"shots_16/{TRAINER}/vit_b16_ep1_xd_tiny/seed1"
     assert sorted(skipped(done.stdout)) == sorted(
         [str(output / f"xd/train/imagenet/{model}"), str(output / f"dg/test/imagenet_a/{model}")]
     )
@@ -50,15 +50,15 @@ def test_fewshot_and_run_examples(tmp_path, fake_data_root, tiny_clip_checkpoint
     output = tmp_path / "output"
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint))
     run_script(SCRIPTS / "fewshot.sh", "eurosat", "1", "2", env=env)
-    fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{TRAINER}/vit_b16_fewshot_2shot/seed1")
+    fewshot = result(output / f"fewshot/train_all/eurosat/shots_2/{TRAINER}/vit_b16_fewshot_2shot_tiny/seed1")
     assert (fewshot["shots"], fewshot["subsample"], fewshot["num_images"]) == (2, "all", 20)
 
     env = script_env(output, fake_data_root, tiny_opts(tiny_clip_checkpoint, "DATASET.NUM_SHOTS", "1"),
                      DATASETS="eurosat imagenet")
     done = run_script(SCRIPTS / "run_examples.sh", "cpu", "2", env=env)
     for dataset, cfg, classes in [("eurosat", "vit_b16_ep5", 5), ("imagenet", "vit_b16_ep5_imnet", 500)]:
-        base = result(output / f"base2new/train_base/{dataset}/shots_16/{TRAINER}/{cfg}/seed2")
-        new = result(output / f"base2new/test_new/{dataset}/shots_16/{TRAINER}/{cfg}/seed2")
+        base = result(output / f"base2new/train_base/{dataset}/shots_16/{TRAINER}/{cfg}_tiny/seed2")
+        new = result(output / f"base2new/test_new/{dataset}/shots_16/{TRAINER}/{cfg}_tiny/seed2")
         assert (base["subsample"], new["subsample"]) == ("base", "new")
         assert base["config_files"]["method"].endswith(f"{cfg}.yaml")
         assert base["num_images"] >= classes
@@ -88,7 +88,7 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
     done = run_script(REPO_ROOT / "scripts" / "smoke.sh", str(work), env=env)
     runs = {
-        f"base2new/{phase}/{dataset}/shots_16/{TRAINER}/vit_b16_ep5/seed{seed}"
+        f"base2new/{phase}/{dataset}/shots_16/{TRAINER}/vit_b16_ep5_smoke/seed{seed}"
         for phase in ("train_base", "test_new") for dataset in ("eurosat", "dtd") for seed in (1, 2)
     }
     for run in runs:
@@ -101,7 +101,7 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     assert not outside_references(shown + logs), outside_references(shown + logs)
 
     # README's prediction example, as written: the run's own config.yaml supplies every training option
-    trained = work / "output" / f"base2new/train_base/eurosat/shots_16/{TRAINER}/vit_b16_ep5/seed1"
+    trained = work / "output" / f"base2new/train_base/eurosat/shots_16/{TRAINER}/vit_b16_ep5_smoke/seed1"
     photo = next((work / "data" / "eurosat" / "2750").rglob("*.jpg"))
     predicted = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tools" / "predict.py"), "--model-dir", str(trained),
@@ -111,7 +111,7 @@ def test_smoke_run_end_to_end_then_skip_only_finished_runs(tmp_path):
     ranking = predicted.stdout.splitlines()
     assert ranking[0] == str(photo) and [line.split()[0] for line in ranking[1:]] == ["1.", "2.", "3."]
 
-    unfinished = work / "output" / f"base2new/train_base/dtd/shots_16/{TRAINER}/vit_b16_ep5/seed2"
+    unfinished = work / "output" / f"base2new/train_base/dtd/shots_16/{TRAINER}/vit_b16_ep5_smoke/seed2"
     accuracy = result(unfinished)["metrics"]["accuracy"]
     (unfinished / "result.json").unlink()
     again = run_script(REPO_ROOT / "scripts" / "smoke.sh", str(work), env=dict(env, EXTRA_OPTS="TRAIN.PRINT_FREQ 7"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.config_tag import ConfigTagError, options_hash
 from tools.sweep import main as sweep_main
 from tools.sweeping.errors import SweepError
 from tools.sweeping.grid import expand
@@ -19,8 +20,11 @@ from tools.sweeping.spec import load_spec, parse_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECORDER = f"""#!{sys.executable}
-import json, os, sys
-if sys.argv[1].endswith("train.py"):
+import json, os, runpy, sys
+if not sys.argv[1].endswith("train.py"):  # the scripts' other Python calls (tools/config_tag.py) run
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+else:
     with open(os.environ["RECORD"], "a") as handle:
         handle.write(json.dumps(sys.argv[1:]) + "\\n")
     outdir = sys.argv[sys.argv.index("--output-dir") + 1]
@@ -33,20 +37,21 @@ if sys.argv[1].endswith("train.py"):
 """
 
 
-def record_scripts(tmp_path: Path, output: Path, commands: str, **env_vars) -> list:
+def record_scripts(tmp_path: Path, output: Path, commands: str, extra_opts: str = "DATALOADER.NUM_WORKERS 0",
+                   **env_vars) -> list:
     recorder = tmp_path / "recorder.py"
     recorder.write_text(RECORDER)
     recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
     record = tmp_path / f"record_{len(list(tmp_path.glob('record_*')))}.jsonl"
     env = dict(os.environ, PYTHON=str(recorder), RECORD=str(record), DATA="data/", OUTPUT=str(output), QUIET="1",
-               EXTRA_OPTS="DATALOADER.NUM_WORKERS 0", **env_vars)
+               EXTRA_OPTS=extra_opts, PYTHONPATH=str(REPO_ROOT), **env_vars)
     done = subprocess.run(["bash", "-c", commands], env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    return [json.loads(line) for line in record.read_text().splitlines()]
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
 def sweep_calls(raw: dict, cpu: bool) -> list:
-    runs = expand(parse_spec(dict(raw, data="data/", extra_opts="DATALOADER.NUM_WORKERS 0"), "test"),
+    runs = expand(parse_spec(dict({"extra_opts": "DATALOADER.NUM_WORKERS 0"}, **raw, data="data/"), "test"),
                   ("USE_CUDA", "False") if cpu else ())
     return [[TRAIN_PY, *run.arguments()] for run in runs]
 
@@ -93,6 +98,56 @@ def test_fewshot_and_studies_equal_the_scripts(tmp_path):
     ours += sweep_calls(dict(study, methods=["mmadapter"], study="text_noise", settings="0.0 0.2"), cpu=True)
     assert sorted(map(json.dumps, ours)) == sorted(map(json.dumps, scripts))
     assert any("studies/text_noise/typo_swap_0.2/base2new/train_base" in " ".join(call) for call in ours)
+
+
+def test_ablation_options_tag_and_backbone_give_the_scripts_folders(tmp_path):
+    """Result-changing extra options go to <cfg>_<hash> (or <cfg>_<CONFIG_TAG>), before any @backbone;
+    result-neutral ones stay in <cfg>; a study's own setting options change no config folder."""
+    output = tmp_path / "out"
+    ablation = "DATALOADER.NUM_WORKERS 0 TRAINER.MMADAPTER.SHARED_ADAPTER False"
+    scripts = record_scripts(tmp_path, output, "bash scripts/mmadapter/run_examples.sh cpu 1",
+                             extra_opts=ablation, DATASETS="eurosat imagenet")
+    scripts += record_scripts(tmp_path, output, "bash scripts/coop/run_examples.sh cpu 1", extra_opts=ablation,
+                              DATASETS="eurosat", CONFIG_TAG="noshared", BACKBONE="ViT-L-14:datacomp_xl_s13b_b90k")
+    scripts += record_scripts(tmp_path, output, "bash scripts/attnmma/study.sh label_noise attnmma eurosat 1",
+                              extra_opts=ablation, LABEL_NOISE_RATES="0.1")
+    base = {"protocol": "base2new", "seeds": [1], "output": str(output), "extra_opts": ablation}
+    ours = sweep_calls(dict(base, methods=["mmadapter"], datasets=["eurosat", "imagenet"]), cpu=True)
+    ours += sweep_calls(dict(base, methods=["coop"], datasets=["eurosat"], config_tag="noshared",
+                             backbone="ViT-L-14:datacomp_xl_s13b_b90k"), cpu=True)
+    ours += sweep_calls(dict(base, protocol="study", study="label_noise", settings="0.1", methods=["attnmma"],
+                             datasets=["eurosat"]), cpu=False)
+    assert sorted(map(json.dumps, ours)) == sorted(map(json.dumps, scripts))
+    folders = {call[call.index("--output-dir") + 1].split("/")[-2] for call in ours}
+    digest = options_hash(ablation.split())
+    attnmma_digest = options_hash(["TRAINER.ATTNMMA.FEATURE_CACHE_DIR", "x", *ablation.split()])
+    assert len(digest) == 8 and digest == attnmma_digest
+    assert folders == {f"vit_b16_ep5_{digest}", f"vit_b16_ep5_imnet_{digest}",
+                       "vit_b16_ctxv1_noshared@ViT-L-14.datacomp_xl_s13b_b90k", f"vit_b16_coop_{digest}"}
+
+
+def test_a_tag_reused_for_other_options_is_refused(tmp_path):
+    output = tmp_path / "out"
+    record_scripts(tmp_path, output, "bash scripts/mmadapter/base2new_train.sh eurosat 1",
+                   extra_opts="OPTIM.LR 0.1", CONFIG_TAG="lr")
+    folder = output / "base2new/train_base/eurosat/shots_16/MultiModalAdapter/vit_b16_ep5_lr/seed1"
+    assert (folder / "config_tag.txt").read_text() == f"tag lr\noptions_hash {options_hash(['OPTIM.LR', '0.1'])}\n" \
+                                                      "options OPTIM.LR 0.1\n"
+    again = record_scripts(tmp_path, output, "bash scripts/mmadapter/base2new_train.sh eurosat 1",
+                           extra_opts="OPTIM.LR 1e-1 TRAIN.PRINT_FREQ 3", CONFIG_TAG="lr")
+    assert again == []  # the same options, written otherwise: the finished run is skipped
+    recorder = tmp_path / "recorder.py"
+    env = dict(os.environ, PYTHON=str(recorder), RECORD=str(tmp_path / "r.jsonl"), DATA="data/", OUTPUT=str(output),
+               EXTRA_OPTS="OPTIM.LR 0.2", CONFIG_TAG="lr", PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run(["bash", "scripts/mmadapter/base2new_train.sh", "eurosat", "1"], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "is a run of CONFIG_TAG=lr with other options" in done.stderr
+    assert "recorded: OPTIM.LR 0.1" in done.stderr and "now:      OPTIM.LR 0.2" in done.stderr
+    spec = {"protocol": "base2new", "methods": ["mmadapter"], "datasets": ["eurosat"], "seeds": [1],
+            "output": str(output), "config_tag": "lr"}
+    assert len(expand(parse_spec(dict(spec, extra_opts="OPTIM.LR 0.1"), "t"))) == 2
+    with pytest.raises(ConfigTagError, match="is a run of CONFIG_TAG=lr with other options"):
+        expand(parse_spec(dict(spec, extra_opts="OPTIM.LR 0.2"), "t"))
 
 
 def test_print_backend_plans_the_last_epoch_and_status_counts(tmp_path, capsys):

@@ -13,7 +13,9 @@ checkpoints and result.json files, and the same numbers), but without a process 
 - the text prefix cache and truncation are on, as in every run (docs/SPEED.md).
 
 A run whose folder already holds result.json is skipped, as the scripts do. ``--opts KEY VALUE ...``
-(last on the line) is appended to every run's options, like the scripts' EXTRA_OPTS.
+(last on the line) is appended to every run's options, like the scripts' EXTRA_OPTS; options that can
+change the numbers put the runs in the scripts' ``<cfg>_<tag>`` folder (``--config-tag``, as the
+scripts' CONFIG_TAG, else a hash of those options: tools/config_tag.py).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ if __package__ in (None, ""):
 import train
 from dassl.data.decoded_images import shared_decoded_images
 from dassl.utils.errors import add_debug_flag, run_cli
+from tools.config_tag import check_tag_record, config_folder, write_tag_record
 from tools.reporting import build_tables, render
 from tools.sweeping.runs import last_saved_epoch
 from trainers.kit.shared_backbone import shared_backbones
@@ -42,9 +45,9 @@ DATASETS = ["caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "foo
             "sun397", "dtd", "eurosat", "ucf101", "imagenet"]
 
 
-def run_dir(output: str, phase: str, dataset: str, cfg_name: str, seed: int) -> str:
+def run_dir(output: str, phase: str, dataset: str, cfg_folder: str, seed: int) -> str:
     """The scripts' folder: <output>/base2new/<phase>/<dataset>/shots_16/<trainer>/<cfg>/seed<S>."""
-    return osp.join(output, "base2new", phase, dataset, f"shots_{SHOTS}", TRAINER, cfg_name, f"seed{seed}")
+    return osp.join(output, "base2new", phase, dataset, f"shots_{SHOTS}", TRAINER, cfg_folder, f"seed{seed}")
 
 
 def config_file(folder: str, name: str) -> str:
@@ -61,16 +64,21 @@ class TableRunner:
     """Runs train.py's ``main`` in this process for each base-to-novel run, skipping finished ones."""
 
     def __init__(self, root: str, output: str, cfg_name: str, imagenet_cfg_name: str, opts: Sequence[str],
-                 quiet: bool) -> None:
+                 quiet: bool, config_tag: str = "") -> None:
         self.root, self.output, self.quiet = root, output, quiet
         self.cfg_name, self.imagenet_cfg_name = cfg_name, imagenet_cfg_name
         self.opts = list(opts)
+        self.config_tag = config_tag
 
     def _main(self, dataset: str, cfg_name: str, seed: int, outdir: str, flags: List[str], opts: List[str]) -> float:
         """One train.py run; returns its wall time (0 when it was already finished)."""
+        if self.config_tag:
+            check_tag_record(outdir, self.config_tag, self.opts)
         if osp.isfile(osp.join(outdir, "result.json")):
             print(f"skip: {outdir} is finished (result.json exists)")
             return 0.0
+        if self.config_tag:
+            write_tag_record(outdir, self.config_tag, self.opts)
         argv = [
             "--root", self.root, "--seed", str(seed), "--trainer", TRAINER,
             "--dataset-config-file", config_file("datasets", dataset),
@@ -85,11 +93,12 @@ class TableRunner:
 
     def run_dataset(self, dataset: str, seeds: Sequence[int]) -> None:
         cfg_name = self.imagenet_cfg_name if dataset == "imagenet" else self.cfg_name
+        folder = config_folder(cfg_name, self.opts, self.config_tag)
         with shared_decoded_images():
             for seed in seeds:
-                train_dir = run_dir(self.output, "train_base", dataset, cfg_name, seed)
+                train_dir = run_dir(self.output, "train_base", dataset, folder, seed)
                 train_time = self._main(dataset, cfg_name, seed, train_dir, [], ["DATASET.SUBSAMPLE_CLASSES", "base"])
-                test_dir = run_dir(self.output, "test_new", dataset, cfg_name, seed)
+                test_dir = run_dir(self.output, "test_new", dataset, folder, seed)
                 flags = ["--eval-only", "--model-dir", train_dir, "--load-epoch", str(last_saved_epoch(train_dir))]
                 test_time = self._main(dataset, cfg_name, seed, test_dir, flags, ["DATASET.SUBSAMPLE_CLASSES", "new"])
                 print(f"{dataset} seed {seed}: train + test base {train_time:.1f} s, test new {test_time:.1f} s",
@@ -104,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds (default: 1 2 3)")
     parser.add_argument("--cfg", default="vit_b16_ep5", help="config of every dataset but ImageNet")
     parser.add_argument("--imagenet-cfg", default="vit_b16_ep5_imnet", help="config of ImageNet")
+    parser.add_argument("--config-tag", default="",
+                        help="name of the config folder of runs whose --opts can change the numbers (the scripts' "
+                             "CONFIG_TAG; default: a hash of those options)")
     parser.add_argument("--verbose", action="store_true", help="show each run's output (always in its log.txt)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="KEY VALUE config overrides for every run (last on the line)")
@@ -118,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for dataset in args.datasets:
         config_file("datasets", dataset)
     runner = TableRunner(args.root, args.output.rstrip("/"), args.cfg, args.imagenet_cfg, args.opts,
-                         quiet=not args.verbose)
+                         quiet=not args.verbose, config_tag=args.config_tag)
     start = time.time()
     with shared_backbones():
         for dataset in args.datasets:

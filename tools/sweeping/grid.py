@@ -10,6 +10,8 @@ from __future__ import annotations
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tools.config_tag import check_tag_record, config_folder
+
 from .errors import SweepError
 from .methods import REPO_ROOT, MethodSettings, read_method
 from .runs import Run, TRAIN_PY
@@ -68,18 +70,27 @@ class GridBuilder:
     def __init__(self, spec: SweepSpec, method: MethodSettings, choice: MethodChoice, device_opts: Sequence[str]):
         self.spec, self.method, self.choice = spec, method, choice
         # EXTRA_OPTS as lib.sh sees it: what settings.sh added, the user's, then the runner's device option
-        self.extra = [*method.extra_opts, *spec.extra_opts, *device_opts]
+        self.tagged = (*method.extra_opts, *spec.extra_opts)
+        self.extra = [*self.tagged, *device_opts]
+        self.backbone_args: Tuple[str, ...] = ()
+        self.cfg_suffix = ""
+        if spec.backbone:
+            name, _, pretrained = spec.backbone.partition(":")
+            self.backbone_args = ("--backbone", name, *(("MODEL.BACKBONE.PRETRAINED", pretrained) if pretrained else ()))
+            self.cfg_suffix = "@" + spec.backbone.replace("/", "-").replace(":", ".")
 
     def run(self, output: str, protocol: str, phase: str, dataset: str, shots: int, cfg: str, seed: int,
             run_opts: Sequence[str], extra: Sequence[str], eval_only: bool = False, model_dir: str = "",
             setting: str = "") -> Run:
         """lib.sh's run_dir and launch: the folder and the argument list of one train.py call."""
-        outdir = f"{output}/{protocol}/{phase}/{dataset}/shots_{shots}/{self.method.trainer}/{cfg}/seed{seed}"
+        folder = config_folder(cfg, self.tagged, self.spec.config_tag) + self.cfg_suffix
+        outdir = f"{output}/{protocol}/{phase}/{dataset}/shots_{shots}/{self.method.trainer}/{folder}/seed{seed}"
         head = ("--root", self.spec.data, "--seed", str(seed), "--trainer", self.method.trainer,
                 "--dataset-config-file", dataset_yaml(dataset), "--config-file", self.method.method_yaml(cfg),
                 "--output-dir", outdir)
         return Run(self.method.name, self.method.trainer, cfg, protocol, phase, dataset, shots, seed, setting,
-                   outdir, head, eval_only, model_dir, (*run_opts, *extra))
+                   outdir, head, eval_only, model_dir, (*run_opts, *extra), self.backbone_args,
+                   self.spec.config_tag, self.tagged)
 
     def training(self, output: str, protocol: str, phase: str, dataset: str, shots: int, cfg: str, seed: int,
                  run_opts: Sequence[str], extra: Sequence[str], setting: str = "") -> Run:
@@ -190,7 +201,11 @@ def expand(spec: SweepSpec, device_opts: Sequence[str] = ()) -> List[Run]:
             runs += builder.fewshot()
         else:
             runs += builder.study()
-    return unique_runs(runs)
+    runs = unique_runs(runs)
+    for run in runs:
+        if run.config_tag:
+            check_tag_record(run.outdir, run.config_tag, run.tagged_opts)
+    return runs
 
 
 def unique_runs(runs: Sequence[Run]) -> List[Run]:

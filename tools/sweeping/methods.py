@@ -65,7 +65,8 @@ def read_method(name: str, output_root: str, fewshot_pairs: Iterable[Tuple[str, 
         raise SweepError(f"unknown method '{name}': no scripts/{name}/settings.sh. Available: {', '.join(available_methods())}")
     pairs = list(fewshot_pairs)
     env = {key: value for key, value in os.environ.items()
-           if key not in ("DEFAULT_CFG", "EXTRA_OPTS", "IMAGENET_CFG", "XD_CFG", "FEWSHOT_CFG", "NO_TRAINING")}
+           if key not in ("DEFAULT_CFG", "EXTRA_OPTS", "IMAGENET_CFG", "XD_CFG", "FEWSHOT_CFG", "NO_TRAINING",
+                          "CONFIG_TAG", "BACKBONE")}
     env.update(SCRIPTS=SCRIPTS, METHOD=name, OUTPUT=output_root)
     arguments = [str(item) for pair in pairs for item in pair]
     done = subprocess.run(["bash", "-c", QUERY, "settings", *arguments], env=env, capture_output=True, text=True)

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from dassl.engine.run_lock import LOCK_FILE, process_alive
 from dassl.utils import atomic_path
+from tools.config_tag import write_tag_record
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_PY = osp.join(REPO_ROOT, "train.py")
@@ -45,6 +46,9 @@ class Run:
     eval_only: bool
     model_dir: str             # the training run this evaluates ("" when none)
     opts: Tuple[str, ...]      # the scripts' RUN_OPTS, then EXTRA_OPTS
+    backbone_args: Tuple[str, ...] = ()  # what the scripts' BACKBONE adds (--backbone NAME ...)
+    config_tag: str = ""       # the user's CONFIG_TAG, recorded in the folder with the options it names
+    tagged_opts: Tuple[str, ...] = ()    # the EXTRA_OPTS the folder's tag or hash stands for
 
     def arguments(self, load_epoch: Optional[int] = None) -> List[str]:
         """train.py's arguments, in the scripts' order; a model is loaded from ``load_epoch``
@@ -55,7 +59,7 @@ class Run:
         if self.model_dir:
             epoch = last_saved_epoch(self.model_dir) if load_epoch is None else load_epoch
             flags += ["--model-dir", self.model_dir, "--load-epoch", str(epoch)]
-        return [*self.head, *flags, *self.opts]
+        return [*self.head, *flags, *self.backbone_args, *self.opts]
 
     def log_path(self) -> str:
         return osp.join(self.outdir, "log.txt")
@@ -139,8 +143,10 @@ def _write_marker(path: str, content: Dict[str, Any]) -> None:
 
 
 def mark_running(run: Run, pid: int, job: str = "", lease_seconds: Optional[float] = None) -> None:
-    """Claim the run for process ``pid`` (and clear an earlier failure)."""
+    """Claim the run for process ``pid`` (and clear an earlier failure); a tagged run notes its options."""
     _remove(osp.join(run.outdir, FAILED_FILE))
+    if run.config_tag:
+        write_tag_record(run.outdir, run.config_tag, run.tagged_opts)
     now = time.time()
     _write_marker(osp.join(run.outdir, RUNNING_FILE), {
         "host": socket.gethostname(), "pid": pid, "job": job, "started": now,

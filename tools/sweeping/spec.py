@@ -8,6 +8,9 @@ Example (configs/sweeps/ holds the paper's tables)::
     datasets: [eurosat, dtd]    # default: the protocol's datasets
     seeds: [1, 2, 3]
     extra_opts: DATALOADER.NUM_WORKERS 8
+    config_tag: no_shared       # the scripts' CONFIG_TAG: folder <cfg>_<tag> of runs whose extra_opts
+                                # can change the numbers (default: a hash of those options)
+    backbone: ViT-L-14:datacomp_xl_s13b_b90k   # the scripts' BACKBONE (default: the configs' CLIP)
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ STUDY_DATASETS = ["fgvc_aircraft", "caltech101", "oxford_flowers", "oxford_pets"
 DEFAULT_DATASETS = {"base2new": BASE2NEW_DATASETS, "xd": XD_TARGETS + DG_TARGETS, "dg": DG_TARGETS,
                     "fewshot": BASE2NEW_DATASETS, "study": STUDY_DATASETS}
 KNOWN_KEYS = {"name", "protocol", "methods", "datasets", "seeds", "shots", "study", "settings", "typo_kind",
-              "extra_opts", "data", "output", "local", "slurm"}
+              "extra_opts", "config_tag", "backbone", "data", "output", "local", "slurm"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class SweepSpec:
     settings: Optional[List[str]] = None
     typo_kind: str = "swap"
     extra_opts: List[str] = field(default_factory=list)
+    config_tag: str = ""
+    backbone: str = ""
     local: Dict[str, Any] = field(default_factory=dict)
     slurm: Dict[str, Any] = field(default_factory=dict)
 
@@ -124,6 +129,8 @@ def parse_spec(raw: Dict[str, Any], default_name: str) -> SweepSpec:
         settings=None if settings is None else _words(settings, "settings"),
         typo_kind=str(raw.get("typo_kind", "swap")),
         extra_opts=_words(raw.get("extra_opts"), "extra_opts"),
+        config_tag=str(raw.get("config_tag") or ""),
+        backbone=str(raw.get("backbone") or ""),
         local=dict(raw.get("local", {})),
         slurm=dict(raw.get("slurm", {})),
     )
