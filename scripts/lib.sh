@@ -9,8 +9,9 @@
 #
 # Optional wrapper settings: IMAGENET_CFG (base-to-novel config for ImageNet, default DEFAULT_CFG),
 # XD_CFG (cross-dataset / DG config, default DEFAULT_CFG), FEWSHOT_CFG (few-shot config; "{shots}" is
-# replaced by the shot count; default DEFAULT_CFG), NO_TRAINING=1 (a method without training, e.g.
-# zero-shot CLIP: "train" runs only evaluate, test runs load no model).
+# replaced by the shot count; default DEFAULT_CFG; a settings.sh whose choice depends on the dataset
+# redefines fewshot_default_cfg after sourcing this file), NO_TRAINING=1 (a method without training,
+# e.g. zero-shot CLIP: "train" runs only evaluate, test runs load no model).
 #
 # Environment (see docs/REPRODUCE.md): DATA (dataset root, default data/), OUTPUT (output root,
 # default output), PYTHON (default python), EXTRA_OPTS (KEY VALUE config overrides appended to every
@@ -258,11 +259,17 @@ xd_test() {  # DATASET SEED [CFG] [LOADEP]: evaluate the ImageNet model on a tar
     launch "$outdir" "$dataset" "$cfg" "$seed"
 }
 
+fewshot_default_cfg() {  # fewshot_default_cfg DATASET SHOTS: the config of a few-shot run given no CFG.
+    # A method's settings.sh redefines it after sourcing this file where the choice depends on the
+    # dataset or the shots (CoOp's schedule, PromptSRC's GPA setting); tools/sweep.py asks it too.
+    echo "${FEWSHOT_CFG//\{shots\}/$2}"
+}
+
 fewshot() {  # DATASET SEED SHOTS [CFG]: train on SHOTS images of every class, test on all classes
     [[ $# -ge 3 && $# -le 4 ]] || usage "DATASET SEED SHOTS [CFG]"
     local dataset="$1" seed="$2" shots="$3" cfg outdir
     require_int SHOTS "$shots"
-    cfg="${4:-${FEWSHOT_CFG//\{shots\}/$shots}}"
+    cfg="${4:-$(fewshot_default_cfg "$dataset" "$shots")}"
     check_run_args "$dataset" "$seed" "$cfg"
     outdir="$(run_dir fewshot train_all "$dataset" "$shots" "$cfg" "$seed")"
     if finished "$outdir"; then return 0; fi

@@ -78,7 +78,7 @@ def test_base2new_and_transfer_equal_run_examples_and_run_xd_dg(tmp_path):
 def test_fewshot_and_studies_equal_the_scripts(tmp_path):
     output = tmp_path / "out"
     scripts = record_scripts(tmp_path, output, """
-        for method in coop mmadapter; do
+        for method in coop mmadapter promptsrc; do
             for dataset in eurosat imagenet; do
                 for shots in 1 4 16; do bash scripts/$method/fewshot.sh $dataset 1 $shots; done
             done
@@ -87,11 +87,15 @@ def test_fewshot_and_studies_equal_the_scripts(tmp_path):
         STUDY_METHODS=mmadapter IMAGE_NOISE_STDS="0.0 0.3" bash scripts/attnmma/run_study.sh image_noise cpu 1
         STUDY_METHODS=mmadapter TYPO_RATES="0.0 0.2" bash scripts/attnmma/run_study.sh text_noise cpu 1
     """, STUDY_DATASETS="eurosat")
-    fewshot = {"protocol": "fewshot", "methods": ["coop", "mmadapter"], "datasets": ["eurosat", "imagenet"],
+    fewshot = {"protocol": "fewshot", "methods": ["coop", "mmadapter", "promptsrc"], "datasets": ["eurosat", "imagenet"],
                "shots": [1, 4, 16], "seeds": [1], "output": str(output)}
     ours = sweep_calls(fewshot, cpu=False)
     assert {call[call.index("--config-file") + 1].rsplit("/", 1)[1] for call in ours if "CoOp" in call} == {
         "vit_b16_ep50.yaml", "vit_b16_ep100.yaml", "vit_b16.yaml"}
+    assert {(call[call.index("--dataset-config-file") + 1].rsplit("/", 1)[1], call[call.index("--config-file") + 1]
+             .rsplit("/", 1)[1]) for call in ours if "PromptSRC" in call} == {
+        ("eurosat.yaml", "vit_b16_c2_ep50_batch4_4+4ctx_few_shot_gpa45.yaml"),
+        ("imagenet.yaml", "vit_b16_c2_ep50_batch4_4+4ctx_few_shot.yaml")}
     study = {"protocol": "study", "datasets": ["eurosat"], "seeds": [1], "output": str(output)}
     ours += sweep_calls(dict(study, methods=["attnmma", "clip_adapter"], study="label_noise", settings="0.0 0.1"), cpu=True)
     ours += sweep_calls(dict(study, methods=["mmadapter"], study="image_noise", settings=["0.0", "0.3"]), cpu=True)
@@ -183,6 +187,8 @@ def test_ready_made_sweep_files_expand():
     counts = {}
     for path in sorted((REPO_ROOT / "configs" / "sweeps").glob("*.yaml")):
         counts[path.stem] = len(expand(load_spec(str(path))))
-    assert counts["mma_base2new"] == 11 * 3 * 2
-    assert counts["baselines_base2new"] == 5 * 11 * 3 * 2
+    assert counts["mma_base2new"] == counts["mmapp_base2new"] == 11 * 3 * 2
+    assert counts["baselines_base2new"] == 8 * 11 * 3 * 2
+    assert counts["mma_xd_dg"] == counts["mmapp_xd_dg"] == 3 * (1 + 14) and counts["baselines_xd_dg"] == 8 * 45
+    assert counts["baselines_fewshot"] == 9 * 11 * 5 * 3
     assert all(counts.values())

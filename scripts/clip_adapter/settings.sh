@@ -7,3 +7,4 @@ IMAGENET_CFG=vit_b16_ep50
 XD_CFG=vit_b16_ep50
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../coop/fewshot_schedule.sh"
+fewshot_default_cfg() { coop_fewshot_cfg "$@"; }

@@ -7,3 +7,4 @@ IMAGENET_CFG=vit_b16_ep50_ctxv1
 XD_CFG=vit_b16_ep50_ctxv1
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/fewshot_schedule.sh"
+fewshot_default_cfg() { coop_fewshot_cfg "$@"; }

@@ -4,7 +4,4 @@
 # stanford_cars, oxford_flowers, fgvc_aircraft, dtd, eurosat; 30 / 30 otherwise).
 # usage: bash scripts/promptsrc/fewshot.sh DATASET SEED SHOTS [CFG]
 source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
-if [[ $# -ge 1 && " stanford_cars oxford_flowers fgvc_aircraft dtd eurosat " == *" $1 "* ]]; then
-    FEWSHOT_CFG="${FEWSHOT_CFG}_gpa45"
-fi
 fewshot "$@"

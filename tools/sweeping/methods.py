@@ -17,17 +17,13 @@ from .errors import SweepError
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPTS = osp.join(REPO_ROOT, "scripts")
 # Prints the variables lib.sh reads, one per line, then the few-shot config of each "DATASET SHOTS"
-# argument pair: the method's own schedule function where its fewshot.sh uses one (CoOp's), else
-# FEWSHOT_CFG with {shots} replaced, as lib.sh's fewshot does.
+# argument pair, from the same fewshot_default_cfg that lib.sh's fewshot calls (a method's settings.sh
+# may redefine it: CoOp's schedule, PromptSRC's GPA setting).
 QUERY = r'''
 source "$SCRIPTS/$METHOD/settings.sh" > /dev/null
 printf '%s\n' "$TRAINER" "$DEFAULT_CFG" "$IMAGENET_CFG" "$XD_CFG" "$NO_TRAINING" "$EXTRA_OPTS"
 while [[ $# -ge 2 ]]; do
-    if declare -F coop_fewshot_cfg > /dev/null && grep -q coop_fewshot_cfg "$SCRIPTS/$METHOD/fewshot.sh"; then
-        coop_fewshot_cfg "$1" "$2"
-    else
-        echo "${FEWSHOT_CFG//\{shots\}/$2}"
-    fi
+    fewshot_default_cfg "$1" "$2"
     shift 2
 done
 '''
