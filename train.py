@@ -211,6 +211,7 @@ def main(args: argparse.Namespace, command: Optional[Sequence[str]] = None) -> N
             if torch.cuda.is_available() and cfg.USE_CUDA:
                 torch.backends.cudnn.benchmark = True
             _print_run_header(args, cfg)
+            distributed.announce()
             trainer = build_trainer(cfg)
             if getattr(trainer, "dm", None) is not None:
                 output_folder.record_split(trainer.dm.dataset)

@@ -73,3 +73,28 @@ def test_a_preempted_job_is_requeued_and_its_run_resumes(tmp_path, fake_data_roo
     assert log.count("Finish training") == 1
     assert "a new process appends to this log" in log and "epochs done, continuing at epoch" in log
     assert "this job is preempted" in jobs[0].stderr()
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_preempted_job_of_torchrun_runs_stops_its_child_first(tmp_path, fake_data_root, tiny_clip_checkpoint):
+    """Two processes a run (gloo on the CPU): the job's run is a torchrun child; on USR2 the job sends
+    it SIGTERM, both ranks stop at one step, rank 0 saves, and the requeued job resumes the run."""
+    sweep = tiny_sweep_file(tmp_path, fake_data_root, tiny_clip_checkpoint, datasets=("eurosat",), seeds=(1,),
+                            shots=(2,), extra="OPTIM.MAX_EPOCH 3")
+    spec = load_spec(str(sweep))
+    folder = run_folders(tmp_path, datasets=("eurosat",), seeds=(1,), shots=(2,))[0]
+    jobs = submit_sweep(spec, expand(spec, ("USE_CUDA", "False")), {"time": 30, "gpus_per_task": 0, "cpus_per_task": 1},
+                        folder=str(tmp_path / "submitit"), cluster="local", processes=2)
+    deadline = time.time() + 900
+    while not (folder / "resume.pth").is_file() and time.time() < deadline:
+        time.sleep(0.02)
+    child = json.loads((folder / "sweep_running.json").read_text())["pid"]
+    os.kill(parent_pid(child), signal.SIGUSR2)
+    assert jobs[0].result() == {str(folder): "done"}
+    log = (folder / "log.txt").read_text()
+    assert log.count("Distributed run: world size 2 (gloo)") == 2 and log.count("Finish training") == 1
+    assert "Stopped by SIGTERM" in log and "epochs done, continuing at epoch" in log
+    assert not (folder / "sweep_failed.json").exists()

@@ -3,6 +3,7 @@
     python tools/sweep.py run configs/sweeps/mma_base2new.yaml                 # every GPU here, 1 run each
     python tools/sweep.py run configs/sweeps/mma_base2new.yaml --per-gpu 3     # 3 runs at once per GPU
     python tools/sweep.py run configs/sweeps/mma_base2new.yaml --cpu --per-gpu 2
+    python tools/sweep.py run configs/sweeps/mma_xd_dg.yaml --gpus-per-run 4        # torchrun, 4 GPUs a run
     python tools/sweep.py run configs/sweeps/all_base2new.yaml --backend slurm --partition gpu --time 240
     python tools/sweep.py run configs/sweeps/mma_fewshot.yaml --backend print > commands.sh
     python tools/sweep.py status configs/sweeps/mma_base2new.yaml [--watch 30]
@@ -28,7 +29,7 @@ if __package__ in (None, ""):
 from dassl.utils.errors import add_debug_flag, run_cli
 from tools.sweeping.errors import SweepError
 from tools.sweeping.grid import expand
-from tools.sweeping.runs import TRAIN_PY, Run, is_done, last_saved_epoch
+from tools.sweeping.runs import Run, is_done, last_saved_epoch, launch_command
 from tools.sweeping.spec import SweepSpec, load_spec
 from tools.sweeping.status import status_report, tables_path, write_tables
 
@@ -50,7 +51,7 @@ def planned_epochs(model: Run) -> int:
     return int(train.setup_cfg(train.build_parser().parse_args(model.arguments())).OPTIM.MAX_EPOCH)
 
 
-def print_commands(runs: Sequence[Run], python: str, missing_only: bool) -> None:
+def print_commands(runs: Sequence[Run], python: str, missing_only: bool, processes: int = 1) -> None:
     """One shell line per run, in an order that trains each model before it is evaluated."""
     by_folder = {run.outdir: run for run in runs}
     epochs: Dict[str, int] = {}
@@ -62,19 +63,29 @@ def print_commands(runs: Sequence[Run], python: str, missing_only: bool) -> None
             if run.model_dir not in epochs:
                 epochs[run.model_dir] = planned_epochs(by_folder[run.model_dir])
             load_epoch = epochs[run.model_dir]
-        print(shlex.join([python, TRAIN_PY, *run.arguments(load_epoch)]))
+        print(shlex.join(launch_command(run, python, processes, load_epoch)))
+
+
+def gpus_per_run(spec: SweepSpec, args: argparse.Namespace) -> int:
+    """GPUs (on CPU: processes) of each run: --gpus-per-run, else the sweep file's gpus_per_run."""
+    count = args.gpus_per_run if args.gpus_per_run is not None else spec.gpus_per_run
+    if count < 1:
+        raise SweepError(f"GPUs per run must be at least 1, got {count}")
+    return count
 
 
 def run_local(spec: SweepSpec, args: argparse.Namespace) -> int:
-    from tools.sweeping.local import LocalQueue, visible_gpus
+    from tools.sweeping.local import LocalQueue, device_groups, visible_gpus
 
     gpus = [] if args.cpu else visible_gpus()
     runs = expand(spec, () if gpus else CPU_OPTS)
     per_device = args.per_gpu or int(spec.local.get("runs_per_gpu", 1))
-    devices = gpus or ["cpu"]
+    processes = gpus_per_run(spec, args)
+    devices = device_groups(gpus, processes)
     if not gpus:
-        print("No GPU in use (--cpu, or none visible): the runs share the CPU.")
-    queue = LocalQueue(runs, devices, per_device, threads_per_run=args.threads)
+        print("No GPU in use (--cpu, or none visible): the runs share the CPU"
+              + (f", {processes} processes each." if processes > 1 else "."))
+    queue = LocalQueue(runs, devices, per_device, threads_per_run=args.threads, processes_per_run=processes)
     states = queue.run_all()
     if queue.stopping:
         print("Stopped: run the same command again to resume the interrupted runs.")
@@ -107,11 +118,17 @@ def run_slurm(spec: SweepSpec, args: argparse.Namespace) -> int:
     from tools.sweeping.slurm import submit_sweep
 
     settings = slurm_settings(spec, args)
-    cpu_only = int(settings.get("gpus_per_task", 1)) == 0
-    runs = expand(spec, CPU_OPTS if cpu_only else ())
+    processes = gpus_per_run(spec, args)
+    job_gpus = int(settings.get("gpus_per_task", processes))
+    if job_gpus not in (0, processes):
+        raise SweepError(f"gpus_per_task {job_gpus} with {processes} GPU(s) per run: a job does one run at a time, "
+                         f"so give it the run's GPUs (gpus_per_task {processes}), or set gpus_per_run {job_gpus} "
+                         "to make each run one torchrun over all of them (0: CPU-only jobs)")
+    settings["gpus_per_task"] = job_gpus
+    runs = expand(spec, CPU_OPTS if job_gpus == 0 else ())
     jobs = submit_sweep(spec, runs, settings, folder=args.submitit_folder or osp.join(spec.output_root, "sweeps",
                                                                                       f"{spec.name}.slurm"),
-                        cluster=args.cluster)
+                        cluster=args.cluster, processes=processes)
     print(f"Submitted {len(jobs)} job(s): {', '.join(job.job_id for job in jobs)}. "
           f"Follow them with: python tools/sweep.py status {args.sweep_file}")
     if not args.wait:
@@ -133,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", help="output root (overrides the file's 'output')")
     run.add_argument("--backend", choices=("local", "slurm", "print"), default="local")
     run.add_argument("--cpu", action="store_true", help="local: run on the CPU even if GPUs are visible")
+    run.add_argument("--gpus-per-run", type=int,
+                     help="each run is one torchrun over this many GPUs (with --cpu: processes); default: the "
+                          "file's gpus_per_run, else 1 (a plain train.py per run)")
     run.add_argument("--per-gpu", type=int, help="local: runs at once per GPU (or on the CPU); default 1")
     run.add_argument("--threads", type=int, help="local: OMP_NUM_THREADS per run (default: CPU cores / runs at once)")
     run.add_argument("--missing-only", action="store_true", help="print: leave out the finished runs")
@@ -170,7 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(write_tables(spec, expand(spec)))
             return 0
         if args.backend == "print":
-            print_commands(expand(spec), "python", args.missing_only)
+            print_commands(expand(spec), "python", args.missing_only, gpus_per_run(spec, args))
             return 0
         return run_local(spec, args) if args.backend == "local" else run_slurm(spec, args)
     except SweepError as err:

@@ -51,6 +51,13 @@ def init_from_environment(use_cuda: bool) -> None:
     dist.init_process_group("nccl" if cuda else "gloo")
 
 
+def announce() -> None:
+    """Say in the run's log that it is distributed, so a log tells how its numbers were made."""
+    if world_size() > 1:
+        print(f"Distributed run: world size {world_size()} ({dist.get_backend()}); DATALOADER.TRAIN_X.BATCH_SIZE "
+              "is the global batch, each rank loads its share of every batch")
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
@@ -59,6 +66,17 @@ def shutdown() -> None:
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when ``flag`` is True on any: a stop that reached one rank is taken by all
+    at the same step (a rank stopping alone would leave the others waiting in their next all-reduce)."""
+    if world_size() == 1:
+        return flag
+    device = cuda_device() if dist.get_backend() == "nccl" else torch.device("cpu")
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def cuda_device() -> torch.device:

@@ -444,13 +444,14 @@ class SimpleTrainer(TrainerBase):
         )
 
     def stop_if_requested(self, where: str, batches_done: int = 0) -> None:
-        """After a finished step: on a pending SIGTERM/SIGINT, save the resumable state and stop."""
-        if self.stop_request.requested is None:
+        """After a finished step: on a pending SIGTERM/SIGINT (on any rank), save the resumable state and stop."""
+        if not distributed.any_rank(self.stop_request.requested is not None):
             return
         if batches_done:
             self.save_training_state(finished=False, batches_done=batches_done)
         self.close_writer()
-        raise TrainingStopped(self.stop_request.requested, where, osp.join(self.output_dir, RESUME_FILE))
+        signal_name = self.stop_request.requested or "a signal to another rank"
+        raise TrainingStopped(signal_name, where, osp.join(self.output_dir, RESUME_FILE))
 
     def start_epoch_rng(self) -> Optional[Dict[str, Any]]:
         """Call first in an epoch: note the RNG states a stop inside it saves, after putting back those

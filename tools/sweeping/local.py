@@ -1,9 +1,12 @@
 """The local back-end: a queue over this machine's GPUs (or its CPU), N runs at once per device.
 
 Every run is its own ``python train.py ...`` process, the scripts' command, with
-CUDA_VISIBLE_DEVICES naming its one GPU. An evaluation waits for the training run whose model it
-loads. SIGTERM / SIGINT stop the sweep: the runs in flight get SIGTERM, and the next sweep resumes
-them (the engine continues from their saved training state).
+CUDA_VISIBLE_DEVICES naming its one GPU; with ``gpus_per_run`` G > 1 it is a torchrun of G processes
+on G GPUs (the visible GPUs are cut into groups of G), or G CPU processes. An evaluation waits for
+the training run whose model it loads. SIGTERM / SIGINT stop the sweep: the runs in flight get
+SIGTERM, and the next sweep resumes them (the engine continues from their saved training state). A
+run that exits with train.py's code 75 was stopped from outside after saving: it is not a failure,
+and the next sweep resumes it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from .errors import SweepError
-from .runs import STDERR_FILE, TRAIN_PY, Run, is_done, mark_finished, mark_running, run_state
+from .runs import STDERR_FILE, Run, is_done, launch_command, mark_finished, mark_running, run_state
 from .status import summary_line
 
 STOP_GRACE_SECONDS = 60.0
@@ -33,9 +36,26 @@ def visible_gpus() -> List[str]:
     return [str(index) for index in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
+def device_groups(gpus: Sequence[str], gpus_per_run: int) -> List[str]:
+    """The CUDA_VISIBLE_DEVICES of each run slot: the GPUs cut into groups of ``gpus_per_run``
+    (``["cpu"]`` without GPUs)."""
+    if gpus_per_run < 1:
+        raise SweepError(f"GPUs per run must be at least 1, got {gpus_per_run}")
+    if not gpus:
+        return ["cpu"]
+    if len(gpus) < gpus_per_run:
+        raise SweepError(f"{gpus_per_run} GPUs per run, but only {len(gpus)} are visible ({','.join(gpus)}); "
+                         "lower --gpus-per-run or make more GPUs visible (CUDA_VISIBLE_DEVICES)")
+    groups = [",".join(gpus[start:start + gpus_per_run]) for start in range(0, len(gpus) - gpus_per_run + 1, gpus_per_run)]
+    unused = gpus[len(groups) * gpus_per_run:]
+    if unused:
+        print(f"GPU(s) {','.join(unused)} stay idle: {len(gpus)} GPUs do not split into groups of {gpus_per_run}.")
+    return groups
+
+
 @dataclass
 class Slot:
-    device: str               # a GPU id, or "cpu"
+    device: str               # CUDA_VISIBLE_DEVICES of its runs ("0", or "0,1" for 2 GPUs per run), or "cpu"
     process: Optional[subprocess.Popen] = None
     run: Optional[Run] = None
 
@@ -44,13 +64,14 @@ class LocalQueue:
     """Runs the unfinished runs of a sweep, ``per_device`` at a time on each device."""
 
     def __init__(self, runs: Sequence[Run], devices: Sequence[str], per_device: int, python: str = sys.executable,
-                 threads_per_run: Optional[int] = None) -> None:
+                 threads_per_run: Optional[int] = None, processes_per_run: int = 1) -> None:
         if per_device < 1:
             raise SweepError(f"runs per device must be at least 1, got {per_device}")
         self.runs = list(runs)
         self.slots = [Slot(device) for device in devices for _ in range(per_device)]
         self.python = python
-        self.threads = threads_per_run or max(1, (os.cpu_count() or 1) // len(self.slots))
+        self.processes = processes_per_run
+        self.threads = threads_per_run or max(1, (os.cpu_count() or 1) // (len(self.slots) * processes_per_run))
         self.stopping = 0
 
     def _environment(self, device: str) -> Dict[str, str]:
@@ -61,7 +82,7 @@ class LocalQueue:
     def _start(self, slot: Slot, run: Run) -> None:
         os.makedirs(run.outdir, exist_ok=True)
         with open(osp.join(run.outdir, STDERR_FILE), "a") as errors:
-            slot.process = subprocess.Popen([self.python, TRAIN_PY, *run.arguments()], stdout=subprocess.DEVNULL,
+            slot.process = subprocess.Popen(launch_command(run, self.python, self.processes), stdout=subprocess.DEVNULL,
                                             stderr=errors, env=self._environment(slot.device), cwd=os.getcwd())
         slot.run = run
         mark_running(run, slot.process.pid)
@@ -78,8 +99,12 @@ class LocalQueue:
         code = slot.process.returncode
         state = mark_finished(slot.run, code, interrupted=bool(self.stopping))
         states[slot.run.outdir] = state
-        note = "" if state != "failed" else f" (exit {code}; see {slot.run.log_path()} and {osp.join(slot.run.outdir, STDERR_FILE)})"
-        print(f"{state} [{slot.device}] {slot.run.outdir}{note}", flush=True)
+        shown, note = state, ""
+        if state == "failed":
+            note = f" (exit {code}; see {slot.run.log_path()} and {osp.join(slot.run.outdir, STDERR_FILE)})"
+        elif state == "missing":
+            shown, note = "stopped", f" (exit {code}: it saved its state; running the sweep again resumes it)"
+        print(f"{shown} [{slot.device}] {slot.run.outdir}{note}", flush=True)
         print(summary_line(list(states.values())), flush=True)
         slot.process = slot.run = None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from dassl.engine.run_lock import LOCK_FILE, process_alive
+from dassl.engine.stop_request import STOPPED_EXIT_CODE
 from dassl.utils import atomic_path
 from tools.config_tag import write_tag_record
 
@@ -63,6 +64,15 @@ class Run:
 
     def log_path(self) -> str:
         return osp.join(self.outdir, "log.txt")
+
+
+def launch_command(run: Run, python: str, processes: int = 1, load_epoch: Optional[int] = None) -> List[str]:
+    """The command line of one run: ``python train.py ...``, or with ``processes`` > 1 torchrun's
+    ``python -m torch.distributed.run --standalone --nproc_per_node N train.py ...`` (one run on
+    N GPUs, or N CPU processes; the engine's DistributedDataParallel, docs/SCALING.md)."""
+    launcher = [python, TRAIN_PY] if processes == 1 else [
+        python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", TRAIN_PY]
+    return [*launcher, *run.arguments(load_epoch)]
 
 
 def last_saved_epoch(model_dir: str) -> int:
@@ -155,12 +165,12 @@ def mark_running(run: Run, pid: int, job: str = "", lease_seconds: Optional[floa
 
 
 def mark_finished(run: Run, exit_code: Optional[int], interrupted: bool = False) -> str:
-    """Drop the claim; record a failure unless the run is done or was interrupted on purpose.
-    Returns the run's state."""
+    """Drop the claim; record a failure unless the run is done, was interrupted on purpose or stopped
+    itself resumably (train.py's exit code 75 after a SIGTERM / SIGINT). Returns the run's state."""
     _remove(osp.join(run.outdir, RUNNING_FILE))
     if is_done(run.outdir):
         return "done"
-    if interrupted:
+    if interrupted or exit_code == STOPPED_EXIT_CODE:
         return "missing"
     _write_marker(osp.join(run.outdir, FAILED_FILE), {
         "exit_code": exit_code, "log": run.log_path(), "stderr": osp.join(run.outdir, STDERR_FILE),

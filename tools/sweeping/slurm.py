@@ -5,24 +5,35 @@ targets), so a job loads CLIP once for all its runs (trainers.kit.shared_backbon
 tools/run_table.py does) and an evaluation always follows the training whose model it loads. On
 pre-emption or time-out Slurm signals the job (submitit asks for USR2 90 s ahead); submitit calls
 ``RunGroup.checkpoint`` and requeues the same group: finished runs are skipped and the interrupted
-one resumes from its saved training state.
+one resumes from its saved training state. A run that stops itself on SIGTERM (train.py's exit
+code 75, resumable) ends the job's work; it is not a failure.
+
+With ``gpus_per_run`` G > 1 a job holds G GPUs and each run is a torchrun of G processes, started as
+a child process (CLIP is then loaded per run); on pre-emption the child gets SIGTERM first, so it
+saves its state before the job is requeued.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import os.path as osp
+import signal
+import subprocess
 import sys
+import time
 import traceback
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import SweepError
+from dassl.engine.stop_request import STOPPED_EXIT_CODE
+
 from .runs import (
     STDERR_FILE,
     TRAIN_PY,
     Run,
     is_done,
+    launch_command,
     mark_finished,
     mark_running,
     remove_own_stale_lock,
@@ -30,6 +41,7 @@ from .runs import (
 )
 from .spec import SweepSpec
 
+CHILD_STOP_SECONDS = 60.0
 KNOWN_SETTINGS = {"partition", "account", "time", "gpus_per_task", "cpus_per_task", "mem_gb", "array_parallelism",
                   "runs_per_job", "sbatch", "setup", "signal_delay_s"}
 
@@ -70,6 +82,10 @@ def execute_in_process(run: Run, job_id: str, lease_seconds: Optional[float]) ->
     try:
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
             train.main(train.build_parser().parse_args(arguments), command=["python", TRAIN_PY, *arguments])
+    except SystemExit as stop:
+        if stop.code != STOPPED_EXIT_CODE:  # e.g. submitit ending the job after requeueing it
+            raise
+        code = STOPPED_EXIT_CODE  # the run saved its state on SIGTERM / SIGINT: resumable, not failed
     except Exception:  # one failed run must not stop the job's other runs
         code = 1
         with open(osp.join(run.outdir, STDERR_FILE), "a") as errors:
@@ -77,12 +93,43 @@ def execute_in_process(run: Run, job_id: str, lease_seconds: Optional[float]) ->
     return mark_finished(run, code)
 
 
+def stop_child(pid: int, seconds: float) -> None:
+    """SIGTERM to a run's child process, up to ``seconds`` for it to save its state and exit, then
+    SIGKILL. It is reaped here with waitpid: this runs in submitit's signal handler, while the job's
+    own ``Popen.wait`` holds the Popen's lock."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, ChildProcessError):  # already gone and reaped
+        return
+
+
 class RunGroup:
     """A job of the array: its runs in order, skipping what is done; checkpointable by submitit."""
 
-    def __init__(self, runs: Sequence[Run], lease_seconds: Optional[float] = None) -> None:
+    def __init__(self, runs: Sequence[Run], lease_seconds: Optional[float] = None, processes: int = 1) -> None:
         self.runs = list(runs)
         self.lease_seconds = lease_seconds
+        self.processes = processes
+        self.child: Optional[subprocess.Popen] = None
+        self.stopped = False
+
+    def execute_as_child(self, run: Run, job_id: str) -> str:
+        """One run as a torchrun child process; its output goes to stderr.txt (log.txt is the engine's)."""
+        remove_own_stale_lock(run, job_id)
+        os.makedirs(run.outdir, exist_ok=True)
+        with open(osp.join(run.outdir, STDERR_FILE), "a") as errors:
+            self.child = subprocess.Popen(launch_command(run, sys.executable, self.processes),
+                                          stdout=subprocess.DEVNULL, stderr=errors)
+        mark_running(run, self.child.pid, job=job_id, lease_seconds=self.lease_seconds)
+        code = self.child.wait()
+        self.child = None
+        return mark_finished(run, code, interrupted=self.stopped)
 
     def __call__(self) -> Dict[str, str]:
         from trainers.kit.shared_backbone import shared_backbones
@@ -91,21 +138,30 @@ class RunGroup:
         states: Dict[str, str] = {}
         with shared_backbones():
             for run in self.runs:
-                if is_done(run.outdir):
+                if self.stopped:
+                    states[run.outdir] = "missing"
+                elif is_done(run.outdir):
                     states[run.outdir] = "done"
                 elif run.model_dir and not is_done(run.model_dir):
                     states[run.outdir] = "missing"
                     print(f"blocked: {run.outdir} (its model {run.model_dir} is not trained)", file=sys.stderr)
+                elif self.processes > 1:
+                    states[run.outdir] = self.execute_as_child(run, job_id)
                 else:
                     states[run.outdir] = execute_in_process(run, job_id, self.lease_seconds)
+                    self.stopped = self.stopped or states[run.outdir] == "missing"
                 print(f"{states[run.outdir]}: {run.outdir}", flush=True)
         return states
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """Requeue the same group; the next start skips finished runs and resumes the interrupted one."""
+        """Requeue the same group; the next start skips finished runs and resumes the interrupted one.
+        A torchrun child first gets SIGTERM and a minute to save its state."""
         import submitit
 
-        return submitit.helpers.DelayedSubmission(RunGroup(self.runs, self.lease_seconds))
+        self.stopped = True
+        if self.child is not None:
+            stop_child(self.child.pid, CHILD_STOP_SECONDS)
+        return submitit.helpers.DelayedSubmission(RunGroup(self.runs, self.lease_seconds, self.processes))
 
 
 def executor_parameters(spec: SweepSpec, settings: Dict[str, Any]) -> Dict[str, Any]:
@@ -139,7 +195,7 @@ def executor_parameters(spec: SweepSpec, settings: Dict[str, Any]) -> Dict[str, 
 
 
 def submit_sweep(spec: SweepSpec, runs: Sequence[Run], settings: Dict[str, Any], folder: str,
-                 cluster: str = "slurm") -> List[Any]:
+                 cluster: str = "slurm", processes: int = 1) -> List[Any]:
     """Submit the unfinished runs as one job array; returns submitit's jobs."""
     import submitit
 
@@ -159,5 +215,5 @@ def submit_sweep(spec: SweepSpec, runs: Sequence[Run], settings: Dict[str, Any],
     executor.update_parameters(**parameters)
     lease = 60.0 * parameters["timeout_min"]
     with executor.batch():
-        jobs = [executor.submit(RunGroup(group, lease)) for group in groups]
+        jobs = [executor.submit(RunGroup(group, lease, processes)) for group in groups]
     return jobs

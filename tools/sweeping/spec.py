@@ -11,6 +11,7 @@ Example (configs/sweeps/ holds the paper's tables)::
     config_tag: no_shared       # the scripts' CONFIG_TAG: folder <cfg>_<tag> of runs whose extra_opts
                                 # can change the numbers (default: a hash of those options)
     backbone: ViT-L-14:datacomp_xl_s13b_b90k   # the scripts' BACKBONE (default: the configs' CLIP)
+    gpus_per_run: 2             # each run is a torchrun on 2 GPUs (default 1: a plain train.py)
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ STUDY_DATASETS = ["fgvc_aircraft", "caltech101", "oxford_flowers", "oxford_pets"
 DEFAULT_DATASETS = {"base2new": BASE2NEW_DATASETS, "xd": XD_TARGETS + DG_TARGETS, "dg": DG_TARGETS,
                     "fewshot": BASE2NEW_DATASETS, "study": STUDY_DATASETS}
 KNOWN_KEYS = {"name", "protocol", "methods", "datasets", "seeds", "shots", "study", "settings", "typo_kind",
-              "extra_opts", "config_tag", "backbone", "data", "output", "local", "slurm"}
+              "extra_opts", "config_tag", "backbone", "gpus_per_run", "data", "output", "local", "slurm"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class SweepSpec:
     extra_opts: List[str] = field(default_factory=list)
     config_tag: str = ""
     backbone: str = ""
+    gpus_per_run: int = 1
     local: Dict[str, Any] = field(default_factory=dict)
     slurm: Dict[str, Any] = field(default_factory=dict)
 
@@ -131,6 +133,7 @@ def parse_spec(raw: Dict[str, Any], default_name: str) -> SweepSpec:
         extra_opts=_words(raw.get("extra_opts"), "extra_opts"),
         config_tag=str(raw.get("config_tag") or ""),
         backbone=str(raw.get("backbone") or ""),
+        gpus_per_run=_ints(raw.get("gpus_per_run", 1), "gpus_per_run")[0],
         local=dict(raw.get("local", {})),
         slurm=dict(raw.get("slurm", {})),
     )
