@@ -138,15 +138,3 @@ def test_bench_e2e_writes_a_caltech101_the_reader_accepts(tmp_path):
     assert dataset.classnames == ["category 000", "category 001", "category 002"]
     assert Image.open(dataset.test[0].impath).size == (40, 30)
 
-
-def test_bench_on_cpu_fills_only_the_left_out_options_with_cpu_sizes():
-    from tools.bench import CPU_DEFAULTS, CUDA_DEFAULTS, build_parser, fill_device_defaults
-
-    args = build_parser().parse_args(["--device", "cpu", "--steps", "4"])
-    assert fill_device_defaults(args) == ["warmup", "eval_batch", "workloads"]
-    assert (args.steps, args.warmup, args.eval_batch) == (4, 1, 8)
-    assert args.workloads == ["train_b16_c50", "eval_fp32"] == CPU_DEFAULTS["workloads"]
-    args = build_parser().parse_args(["--device", "cuda"])
-    assert fill_device_defaults(args) == ["steps", "warmup", "eval_batch", "workloads"]
-    assert (args.steps, args.warmup, args.eval_batch) == (20, 5, 100)
-    assert args.workloads == CUDA_DEFAULTS["workloads"] and len(args.workloads) == 5
