@@ -79,12 +79,17 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def config_suffix(opts: Sequence[str], user_tag: str = "") -> str:
+    """``""``, ``_<user_tag>`` or ``_<hash>``: what ``opts`` append to the config level of a run's folder."""
+    if user_tag:
+        return "_" + check_tag(user_tag)
+    digest = options_hash(opts)
+    return "_" + digest if digest else ""
+
+
 def config_folder(cfg: str, opts: Sequence[str], user_tag: str = "") -> str:
     """``<cfg>``, ``<cfg>_<user_tag>`` or ``<cfg>_<hash>``: the config level of a run's folder."""
-    if user_tag:
-        return f"{cfg}_{check_tag(user_tag)}"
-    digest = options_hash(opts)
-    return f"{cfg}_{digest}" if digest else cfg
+    return cfg + config_suffix(opts, user_tag)
 
 
 def write_tag_record(run_folder: str, user_tag: str, opts: Sequence[str]) -> None:

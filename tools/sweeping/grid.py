@@ -10,7 +10,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tools.config_tag import check_tag_record, config_folder
+from tools.config_tag import check_tag_record, config_suffix
 
 from .errors import SweepError
 from .methods import REPO_ROOT, MethodSettings, read_method
@@ -73,17 +73,18 @@ class GridBuilder:
         self.tagged = (*method.extra_opts, *spec.extra_opts)
         self.extra = [*self.tagged, *device_opts]
         self.backbone_args: Tuple[str, ...] = ()
-        self.cfg_suffix = ""
+        # what lib.sh's run_dir appends to <cfg>: the options' tag or hash, then @backbone
+        self.cfg_suffix = config_suffix(self.tagged, spec.config_tag)
         if spec.backbone:
             name, _, pretrained = spec.backbone.partition(":")
             self.backbone_args = ("--backbone", name, *(("MODEL.BACKBONE.PRETRAINED", pretrained) if pretrained else ()))
-            self.cfg_suffix = "@" + spec.backbone.replace("/", "-").replace(":", ".")
+            self.cfg_suffix += "@" + spec.backbone.replace("/", "-").replace(":", ".")
 
     def run(self, output: str, protocol: str, phase: str, dataset: str, shots: int, cfg: str, seed: int,
             run_opts: Sequence[str], extra: Sequence[str], eval_only: bool = False, model_dir: str = "",
             setting: str = "") -> Run:
         """lib.sh's run_dir and launch: the folder and the argument list of one train.py call."""
-        folder = config_folder(cfg, self.tagged, self.spec.config_tag) + self.cfg_suffix
+        folder = cfg + self.cfg_suffix
         outdir = f"{output}/{protocol}/{phase}/{dataset}/shots_{shots}/{self.method.trainer}/{folder}/seed{seed}"
         head = ("--root", self.spec.data, "--seed", str(seed), "--trainer", self.method.trainer,
                 "--dataset-config-file", dataset_yaml(dataset), "--config-file", self.method.method_yaml(cfg),

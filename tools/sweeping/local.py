@@ -39,14 +39,13 @@ def visible_gpus() -> List[str]:
 def device_groups(gpus: Sequence[str], gpus_per_run: int) -> List[str]:
     """The CUDA_VISIBLE_DEVICES of each run slot: the GPUs cut into groups of ``gpus_per_run``
     (``["cpu"]`` without GPUs)."""
-    if gpus_per_run < 1:
-        raise SweepError(f"GPUs per run must be at least 1, got {gpus_per_run}")
     if not gpus:
         return ["cpu"]
     if len(gpus) < gpus_per_run:
         raise SweepError(f"{gpus_per_run} GPUs per run, but only {len(gpus)} are visible ({','.join(gpus)}); "
                          "lower --gpus-per-run or make more GPUs visible (CUDA_VISIBLE_DEVICES)")
-    groups = [",".join(gpus[start:start + gpus_per_run]) for start in range(0, len(gpus) - gpus_per_run + 1, gpus_per_run)]
+    starts = range(0, len(gpus) - gpus_per_run + 1, gpus_per_run)
+    groups = [",".join(gpus[start:start + gpus_per_run]) for start in starts]
     unused = gpus[len(groups) * gpus_per_run:]
     if unused:
         print(f"GPU(s) {','.join(unused)} stay idle: {len(gpus)} GPUs do not split into groups of {gpus_per_run}.")

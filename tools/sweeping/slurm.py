@@ -25,9 +25,9 @@ import traceback
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
-from .errors import SweepError
 from dassl.engine.stop_request import STOPPED_EXIT_CODE
 
+from .errors import SweepError
 from .runs import (
     STDERR_FILE,
     TRAIN_PY,
@@ -145,11 +145,11 @@ class RunGroup:
                 elif run.model_dir and not is_done(run.model_dir):
                     states[run.outdir] = "missing"
                     print(f"blocked: {run.outdir} (its model {run.model_dir} is not trained)", file=sys.stderr)
-                elif self.processes > 1:
-                    states[run.outdir] = self.execute_as_child(run, job_id)
                 else:
-                    states[run.outdir] = execute_in_process(run, job_id, self.lease_seconds)
-                    self.stopped = self.stopped or states[run.outdir] == "missing"
+                    state = (self.execute_as_child(run, job_id) if self.processes > 1
+                             else execute_in_process(run, job_id, self.lease_seconds))
+                    self.stopped = self.stopped or state == "missing"  # stopped on a signal: the job ends
+                    states[run.outdir] = state
                 print(f"{states[run.outdir]}: {run.outdir}", flush=True)
         return states
 
